@@ -1,0 +1,582 @@
+//! The imaging engine: recognise an image by its bytes, check its header against the limits
+//! before decoding anything, decode it at the smallest size a thumbnail needs (JPEG DCT
+//! scaling), resize with Lanczos3, turn it upright and encode a metadata-free JPEG.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use fast_image_resize as fr;
+use image::metadata::Orientation;
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{InputLimits, ThumbnailSettings};
+use crate::error::{PipelineError, Result};
+
+/// The formats we accept as originals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl ImageFormat {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "JPEG",
+            Self::Png => "PNG",
+            Self::Webp => "WebP",
+            Self::Gif => "GIF",
+        }
+    }
+
+    fn codec(self) -> image::ImageFormat {
+        match self {
+            Self::Jpeg => image::ImageFormat::Jpeg,
+            Self::Png => image::ImageFormat::Png,
+            Self::Webp => image::ImageFormat::WebP,
+            Self::Gif => image::ImageFormat::Gif,
+        }
+    }
+}
+
+/// How many leading bytes [`sniff`] needs at most.
+pub const SNIFF_LEN: usize = 32;
+
+/// Recognises the format from the first bytes; the file name plays no part.
+pub fn sniff(head: &[u8]) -> Result<ImageFormat> {
+    if head.is_empty() {
+        return Err(PipelineError::InvalidImage("empty file".into()));
+    }
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(ImageFormat::Jpeg);
+    }
+    if starts(b"\x89PNG\r\n\x1a\n") {
+        return Ok(ImageFormat::Png);
+    }
+    if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
+        return Ok(ImageFormat::Webp);
+    }
+    if starts(b"GIF87a") || starts(b"GIF89a") {
+        return Ok(ImageFormat::Gif);
+    }
+    if head.get(4..8) == Some(b"ftyp") {
+        let brand = head.get(8..12).unwrap_or_default();
+        let unsupported = match brand {
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
+                Some("HEIC/HEIF")
+            }
+            b"avif" | b"avis" => Some("AVIF"),
+            _ => None,
+        };
+        if let Some(kind) = unsupported {
+            return Err(PipelineError::UnsupportedFormat(format!(
+                "{kind} images are not supported yet; convert to JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)"
+            )));
+        }
+    }
+    if starts(b"II*\0") || starts(b"MM\0*") {
+        return Err(PipelineError::UnsupportedFormat(
+            "TIFF images are not supported; convert to JPEG or PNG".into(),
+        ));
+    }
+    if starts(b"BM") && head.len() >= 14 {
+        return Err(PipelineError::UnsupportedFormat(
+            "BMP images are not supported; convert to PNG".into(),
+        ));
+    }
+    let shown = &head[..head.len().min(8)];
+    Err(PipelineError::InvalidImage(format!(
+        "not a JPEG, PNG, WebP or GIF image (first bytes {})",
+        hex::encode(shown)
+    )))
+}
+
+/// What the header says, checked against the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inspection {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Sniffs the format and reads only the header's dimensions, rejecting decompression bombs
+/// before a single pixel is decoded.
+pub fn inspect(bytes: &[u8], limits: &InputLimits) -> Result<Inspection> {
+    let size = bytes.len() as u64;
+    check_size(size, limits)?;
+    let format = sniff(&bytes[..bytes.len().min(SNIFF_LEN)])?;
+    let (width, height) = guarded(format, || {
+        ImageReader::with_format(Cursor::new(bytes), format.codec())
+            .into_dimensions()
+            .map_err(|e| {
+                PipelineError::InvalidImage(format!("{} header is unreadable: {e}", format.name()))
+            })
+    })?;
+    if width == 0 || height == 0 {
+        return Err(PipelineError::InvalidImage(format!(
+            "{} header claims {width}×{height}",
+            format.name()
+        )));
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(PipelineError::InvalidImage(format!(
+            "{} header claims {width}×{height} = {} MP, limit {} MP",
+            format.name(),
+            megapixels(pixels),
+            megapixels(limits.max_pixels)
+        )));
+    }
+    Ok(Inspection {
+        format,
+        width,
+        height,
+    })
+}
+
+/// Rejects an empty or over-large original from its size alone.
+pub fn check_size(size: u64, limits: &InputLimits) -> Result<()> {
+    if size == 0 {
+        return Err(PipelineError::InvalidImage("empty file".into()));
+    }
+    if size > limits.max_bytes {
+        return Err(PipelineError::InvalidImage(format!(
+            "file is {size} bytes, limit {} bytes",
+            limits.max_bytes
+        )));
+    }
+    Ok(())
+}
+
+fn megapixels(pixels: u64) -> String {
+    let mp = pixels as f64 / 1e6;
+    if mp >= 10.0 || mp.fract() < 0.05 {
+        format!("{mp:.0}")
+    } else {
+        format!("{mp:.1}")
+    }
+}
+
+/// A decoded image in the pixel layouts the resizer takes, with the orientation its
+/// metadata asks for (not yet applied).
+#[derive(Debug)]
+pub struct Decoded {
+    pub pixels: Pixels,
+    pub orientation: Orientation,
+}
+
+/// 8-bit pixels: grey stays grey, everything else becomes RGB (alpha over white).
+#[derive(Debug)]
+pub enum Pixels {
+    Gray(GrayImage),
+    Rgb(RgbImage),
+}
+
+impl Pixels {
+    fn dimensions(&self) -> (u32, u32) {
+        match self {
+            Self::Gray(image) => image.dimensions(),
+            Self::Rgb(image) => image.dimensions(),
+        }
+    }
+}
+
+/// Decodes the image so that, once turned upright, it is at least `min_width`×`min_height`
+/// where the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size.
+/// `min_*` are in the upright frame. Every decoder failure, a panic included, becomes
+/// `Photo.InvalidImage`.
+pub fn decode(
+    bytes: &[u8],
+    inspection: &Inspection,
+    min_width: u32,
+    min_height: u32,
+    limits: &InputLimits,
+) -> Result<Decoded> {
+    guarded(inspection.format, || match inspection.format {
+        ImageFormat::Jpeg => decode_jpeg(bytes, min_width, min_height),
+        other => decode_generic(bytes, other, limits),
+    })
+}
+
+fn guarded<T>(format: ImageFormat, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        Err(PipelineError::InvalidImage(format!(
+            "{} data is corrupt (the decoder gave up)",
+            format.name()
+        )))
+    })
+}
+
+fn swaps_axes(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+fn decode_jpeg(bytes: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
+    let corrupt = |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let (want_w, want_h) = if swaps_axes(orientation) {
+        (min_height, min_width)
+    } else {
+        (min_width, min_height)
+    };
+    let clamp = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
+    decoder.scale(clamp(want_w), clamp(want_h)).map_err(corrupt)?;
+    let data = decoder.decode().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    let short = || PipelineError::InvalidImage("JPEG data ends early".into());
+    let pixels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            Pixels::Gray(GrayImage::from_raw(width, height, data).ok_or_else(short)?)
+        }
+        jpeg_decoder::PixelFormat::L16 => {
+            let gray = data.chunks_exact(2).map(|px| px[0]).collect();
+            Pixels::Gray(GrayImage::from_raw(width, height, gray).ok_or_else(short)?)
+        }
+        jpeg_decoder::PixelFormat::RGB24 => {
+            Pixels::Rgb(RgbImage::from_raw(width, height, data).ok_or_else(short)?)
+        }
+        jpeg_decoder::PixelFormat::CMYK32 => {
+            Pixels::Rgb(RgbImage::from_raw(width, height, cmyk_to_rgb(&data)).ok_or_else(short)?)
+        }
+    };
+    Ok(Decoded {
+        pixels,
+        orientation,
+    })
+}
+
+/// jpeg-decoder hands Adobe CMYK/YCCK over as ink amounts with 255 meaning no ink (the
+/// inverted convention Adobe writes), so RGB is simply each channel times the key.
+fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
+    for px in cmyk.chunks_exact(4) {
+        let k = u16::from(px[3]);
+        for &channel in &px[..3] {
+            rgb.push(((u16::from(channel) * k + 127) / 255) as u8);
+        }
+    }
+    rgb
+}
+
+fn decode_generic(bytes: &[u8], format: ImageFormat, limits: &InputLimits) -> Result<Decoded> {
+    let failed = |e: image::ImageError| {
+        PipelineError::InvalidImage(format!("{} data is corrupt: {e}", format.name()))
+    };
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format.codec())
+        .into_decoder()
+        .map_err(failed)?;
+    let mut decode_limits = image::Limits::default();
+    decode_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).min(1 << 30));
+    decoder.set_limits(decode_limits).map_err(failed)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let image = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    Ok(Decoded {
+        pixels: flatten(image),
+        orientation,
+    })
+}
+
+/// Grey stays grey; alpha is composited over white; 16 bits become 8.
+fn flatten(image: DynamicImage) -> Pixels {
+    let color = image.color();
+    if color.has_alpha() {
+        let rgba = image.to_rgba8();
+        let (width, height) = rgba.dimensions();
+        let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+        for px in rgba.pixels() {
+            let alpha = u16::from(px[3]);
+            for &channel in &px.0[..3] {
+                rgb.push(((u16::from(channel) * alpha + 255 * (255 - alpha) + 127) / 255) as u8);
+            }
+        }
+        match RgbImage::from_raw(width, height, rgb) {
+            Some(image) => Pixels::Rgb(image),
+            None => unreachable!("buffer sized from the image's own dimensions"),
+        }
+    } else if color.has_color() {
+        Pixels::Rgb(image.into_rgb8())
+    } else {
+        Pixels::Gray(image.into_luma8())
+    }
+}
+
+/// A finished thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The largest size at most `box_w`×`box_h` with the aspect ratio of `width`×`height`,
+/// never larger than the image itself.
+pub fn fit_inside(width: u32, height: u32, box_w: u32, box_h: u32) -> (u32, u32) {
+    if width <= box_w && height <= box_h {
+        return (width, height);
+    }
+    let scale = f64::min(
+        f64::from(box_w) / f64::from(width),
+        f64::from(box_h) / f64::from(height),
+    );
+    let scaled = |v: u32| ((f64::from(v) * scale).round() as u32).clamp(1, u32::MAX);
+    (scaled(width).min(box_w), scaled(height).min(box_h))
+}
+
+/// Makes the thumbnail of an inspected original: fit inside the box, upright, no metadata.
+pub fn make_thumbnail(
+    bytes: &[u8],
+    inspection: &Inspection,
+    settings: &ThumbnailSettings,
+    limits: &InputLimits,
+) -> Result<Thumbnail> {
+    let decoded = decode(bytes, inspection, settings.width, settings.height, limits)?;
+    let (src_w, src_h) = decoded.pixels.dimensions();
+    // Fit in the decoded (not yet upright) frame: turn the box with the image.
+    let (box_w, box_h) = if swaps_axes(decoded.orientation) {
+        (settings.height, settings.width)
+    } else {
+        (settings.width, settings.height)
+    };
+    let (dst_w, dst_h) = fit_inside(src_w, src_h, box_w, box_h);
+    let resized = resize(decoded.pixels, dst_w, dst_h)?;
+    let mut image = match resized {
+        Pixels::Gray(gray) => DynamicImage::ImageLuma8(gray),
+        Pixels::Rgb(rgb) => DynamicImage::ImageRgb8(rgb),
+    };
+    image.apply_orientation(decoded.orientation);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, settings.quality)
+        .encode_image(&image)
+        .map_err(|e| PipelineError::InvalidImage(format!("thumbnail encoding failed: {e}")))?;
+    Ok(Thumbnail {
+        jpeg,
+        width: image.width(),
+        height: image.height(),
+    })
+}
+
+fn resize(pixels: Pixels, width: u32, height: u32) -> Result<Pixels> {
+    if pixels.dimensions() == (width, height) {
+        return Ok(pixels);
+    }
+    let (src_w, src_h) = pixels.dimensions();
+    let (buffer, pixel_type) = match pixels {
+        Pixels::Gray(gray) => (gray.into_raw(), fr::PixelType::U8),
+        Pixels::Rgb(rgb) => (rgb.into_raw(), fr::PixelType::U8x3),
+    };
+    let internal = |e: &dyn std::fmt::Display| PipelineError::InvalidImage(format!("resize failed: {e}"));
+    let src = fr::images::Image::from_vec_u8(src_w, src_h, buffer, pixel_type)
+        .map_err(|e| internal(&e))?;
+    let mut dst = fr::images::Image::new(width, height, pixel_type);
+    let options = fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    fr::Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| internal(&e))?;
+    let raw = dst.into_vec();
+    let short = || PipelineError::InvalidImage("resize produced a short buffer".into());
+    Ok(match pixel_type {
+        fr::PixelType::U8 => Pixels::Gray(GrayImage::from_raw(width, height, raw).ok_or_else(short)?),
+        _ => Pixels::Rgb(RgbImage::from_raw(width, height, raw).ok_or_else(short)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageEncoder, Rgb};
+
+    fn encode_png(image: &DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .expect("png encodes");
+        out
+    }
+
+    fn encode_jpeg(image: &RgbImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8)
+            .expect("jpeg encodes");
+        out
+    }
+
+    /// A JPEG with an APP1 Exif segment holding only an orientation tag.
+    fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = Vec::new();
+        tiff.extend_from_slice(b"MM\0*\0\0\0\x08"); // big-endian, IFD0 at 8
+        tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_be_bytes()); // count
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // value padding, next IFD = 0
+        let mut segment = b"Exif\0\0".to_vec();
+        segment.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&segment);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn sniffs_by_content_not_name() {
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(ImageFormat::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Ok(ImageFormat::Png));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(ImageFormat::Webp));
+        assert_eq!(sniff(b"GIF89a.."), Ok(ImageFormat::Gif));
+        assert_eq!(sniff(b""), Err(PipelineError::InvalidImage("empty file".into())));
+        let text = sniff(b"hello, I am a text file").expect_err("text is rejected");
+        assert_eq!(
+            text,
+            PipelineError::InvalidImage("not a JPEG, PNG, WebP or GIF image (first bytes 68656c6c6f2c2049)".into())
+        );
+        let heic = sniff(b"\0\0\0\x18ftypheic\0\0\0\0").expect_err("heic is rejected");
+        assert_eq!(heic.error_name(), "Photo.UnsupportedFormat");
+        let tiff = sniff(b"II*\0\x08\0\0\0").expect_err("tiff is rejected");
+        assert_eq!(tiff.error_name(), "Photo.UnsupportedFormat");
+    }
+
+    #[test]
+    fn rejects_a_decompression_bomb_from_its_header() {
+        // A valid 30000×30000 PNG header followed by nothing: rejected before decoding.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&30000u32.to_be_bytes());
+        png.extend_from_slice(&30000u32.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let crc = crc32(&png[12..]);
+        png.extend_from_slice(&crc.to_be_bytes());
+        let err = inspect(&png, &InputLimits::default()).expect_err("bomb rejected");
+        assert_eq!(
+            err,
+            PipelineError::InvalidImage("PNG header claims 30000×30000 = 900 MP, limit 100 MP".into())
+        );
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn rejects_empty_and_oversized_files() {
+        let limits = InputLimits { max_bytes: 10, max_pixels: 100 };
+        assert_eq!(check_size(0, &limits), Err(PipelineError::InvalidImage("empty file".into())));
+        assert_eq!(
+            check_size(11, &limits),
+            Err(PipelineError::InvalidImage("file is 11 bytes, limit 10 bytes".into()))
+        );
+    }
+
+    #[test]
+    fn truncated_jpeg_is_invalid_not_a_panic() {
+        let jpeg = encode_jpeg(&RgbImage::from_pixel(64, 48, Rgb([200, 10, 10])));
+        let truncated = &jpeg[..jpeg.len() / 2];
+        let limits = InputLimits::default();
+        let inspection = inspect(truncated, &limits).expect("header is intact");
+        let result = make_thumbnail(truncated, &inspection, &ThumbnailSettings::default(), &limits);
+        // jpeg-decoder fills a truncated scan with grey; either way it must not panic.
+        if let Err(err) = result {
+            assert_eq!(err.error_name(), "Photo.InvalidImage");
+        }
+        let garbage = [0xFF, 0xD8, 0xFF, 0xC0, 0, 0, 1, 2, 3];
+        let err = inspect(&garbage, &limits).expect_err("garbage rejected");
+        assert_eq!(err.error_name(), "Photo.InvalidImage");
+    }
+
+    #[test]
+    fn fit_never_upscales_and_keeps_aspect() {
+        assert_eq!(fit_inside(4000, 3000, 256, 256), (256, 192));
+        assert_eq!(fit_inside(3000, 4000, 256, 256), (192, 256));
+        assert_eq!(fit_inside(100, 50, 256, 256), (100, 50));
+        assert_eq!(fit_inside(10000, 10, 256, 256), (256, 1));
+    }
+
+    #[test]
+    fn jpeg_orientations_come_out_upright() {
+        // A 200×100 landscape: left half red, right half blue.
+        let base = RgbImage::from_fn(200, 100, |x, _| if x < 100 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) });
+        let jpeg = encode_jpeg(&base);
+        let limits = InputLimits::default();
+        let settings = ThumbnailSettings { width: 64, height: 64, quality: 90 };
+        for orientation in 1..=8u16 {
+            let tagged = with_orientation(&jpeg, orientation);
+            let inspection = inspect(&tagged, &limits).expect("valid");
+            let thumb = make_thumbnail(&tagged, &inspection, &settings, &limits).expect("thumbnail");
+            let image = image::load_from_memory(&thumb.jpeg).expect("decodes").to_rgb8();
+            assert_eq!((image.width(), image.height()), (thumb.width, thumb.height));
+            let expected = match orientation {
+                1..=4 => (64, 32),
+                _ => (32, 64),
+            };
+            assert_eq!(expected, (thumb.width, thumb.height), "orientation {orientation}");
+            // Where does red end up once upright? Orientation n maps the stored left edge to:
+            let red_at = |x: u32, y: u32| image.get_pixel(x, y)[0] > 128 && image.get_pixel(x, y)[2] < 128;
+            let (w, h) = (image.width() - 1, image.height() - 1);
+            let red_corner = match orientation {
+                1 | 4 => (0, h / 2), // left
+                2 | 3 => (w, h / 2), // right
+                5 | 6 => (w / 2, 0), // top: 6 rotates 90° clockwise, stored left goes to top
+                _ => (w / 2, h),     // 7, 8: bottom
+            };
+            assert!(red_at(red_corner.0, red_corner.1), "orientation {orientation}: red not at {red_corner:?}");
+        }
+    }
+
+    #[test]
+    fn png_with_alpha_is_flattened_over_white_and_grey_stays_grey() {
+        let transparent = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(300, 300, image::Rgba([0, 0, 0, 0])));
+        let png = encode_png(&transparent);
+        let limits = InputLimits::default();
+        let inspection = inspect(&png, &limits).expect("valid");
+        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits).expect("thumb");
+        let image = image::load_from_memory(&thumb.jpeg).expect("decodes").to_rgb8();
+        assert!(image.get_pixel(10, 10).0.iter().all(|&c| c > 245));
+        assert_eq!((thumb.width, thumb.height), (256, 256));
+
+        let grey = DynamicImage::ImageLuma16(image::ImageBuffer::from_pixel(512, 256, image::Luma([40000u16])));
+        let png = encode_png(&grey);
+        let inspection = inspect(&png, &limits).expect("valid");
+        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits).expect("thumb");
+        let decoded = image::load_from_memory(&thumb.jpeg).expect("decodes");
+        assert_eq!(decoded.color(), image::ColorType::L8);
+        assert_eq!((thumb.width, thumb.height), (256, 128));
+    }
+
+    #[test]
+    fn thumbnails_carry_no_exif() {
+        let jpeg = with_orientation(&encode_jpeg(&RgbImage::from_pixel(400, 300, Rgb([9, 99, 199]))), 6);
+        let limits = InputLimits::default();
+        let inspection = inspect(&jpeg, &limits).expect("valid");
+        let thumb = make_thumbnail(&jpeg, &inspection, &ThumbnailSettings::default(), &limits).expect("thumb");
+        assert!(!thumb.jpeg.windows(6).any(|w| w == b"Exif\0\0"));
+    }
+}

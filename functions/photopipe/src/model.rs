@@ -1,0 +1,87 @@
+//! The typed records that travel between states. They carry S3 references and checksums,
+//! never image bytes (a state payload is limited to 256 KiB).
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{ObjectCreatedEvent, SourceObject};
+use crate::imaging::ImageFormat;
+
+/// What validate learned about an accepted original (the `$.photo` of the state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Photo {
+    #[serde(flatten)]
+    pub source: SourceObject,
+    pub etag: String,
+    pub size: u64,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    /// Lower-case hex SHA-256 of the original's bytes.
+    pub sha256: String,
+}
+
+/// A thumbnail written by the thumbnail step (`$.thumbnail`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThumbnailRecord {
+    pub bucket: String,
+    pub key: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+/// The verified copy at the archive (`$.archive`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRecord {
+    pub bucket: String,
+    pub key: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// An error as a Step Functions `Catch` records it under `ResultPath`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// The cleanup function's two jobs: remove an archived original, or move a rejected one to
+/// quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CleanupRequest {
+    Cleanup {
+        photo: Photo,
+        thumbnail: ThumbnailRecord,
+        archive: ArchiveRecord,
+    },
+    Quarantine {
+        /// The execution's input (`$$.Execution.Input`): the key is decoded by the same
+        /// function validate uses.
+        event: ObjectCreatedEvent,
+        error: CaughtError,
+    },
+}
+
+/// What the cleanup function did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupOutcome {
+    /// `removed`, `already_removed`, `quarantined` or `already_quarantined`.
+    pub result: String,
+    /// Where the quarantined original and its reason are, for quarantine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_key: Option<String>,
+}
+
+/// The JSON written beside a quarantined original.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineReason {
+    pub source_bucket: String,
+    pub source_key: String,
+    pub source_version_id: Option<String>,
+    pub error: String,
+    pub cause: String,
+}
