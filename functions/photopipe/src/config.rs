@@ -117,13 +117,17 @@ pub fn required(name: &str) -> Result<String> {
     std::env::var(name)
         .ok()
         .filter(|value| !value.is_empty())
-        .ok_or_else(|| PipelineError::Configuration(format!("environment variable {name} is not set")))
+        .ok_or_else(|| {
+            PipelineError::Configuration(format!("environment variable {name} is not set"))
+        })
 }
 
 fn env_or<T: FromStr>(name: &str, default: T) -> Result<T> {
     match std::env::var(name) {
         Ok(value) if !value.is_empty() => value.parse().map_err(|_| {
-            PipelineError::Configuration(format!("environment variable {name}={value:?} is not valid"))
+            PipelineError::Configuration(format!(
+                "environment variable {name}={value:?} is not valid"
+            ))
         }),
         _ => Ok(default),
     }

@@ -81,7 +81,9 @@ impl PipelineError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let status = err.raw_response().map(|response| response.status().as_u16());
+        let status = err
+            .raw_response()
+            .map(|response| response.status().as_u16());
         let code = err.code().map(str::to_owned);
         let detail = match (&code, err.message()) {
             (Some(code), Some(msg)) => format!("{code}: {msg}"),
@@ -91,10 +93,9 @@ impl PipelineError {
         let message = format!("{what} failed: {detail}");
         match (&err, status) {
             (SdkError::ServiceError(_), Some(401 | 403)) => Self::AccessDenied(message),
-            (
-                SdkError::ServiceError(_),
-                Some(status),
-            ) if status == 429 || status >= 500 || code.as_deref().is_some_and(is_throttling) => {
+            (SdkError::ServiceError(_), Some(status))
+                if status == 429 || status >= 500 || code.as_deref().is_some_and(is_throttling) =>
+            {
                 Self::Transient(message)
             }
             (SdkError::ServiceError(_), _) if code.as_deref().is_some_and(is_credential_error) => {

@@ -85,9 +85,7 @@ pub fn decode_event_key(encoded: &str) -> Result<String> {
         .decode_utf8()
         .map(|key| key.into_owned())
         .map_err(|_| {
-            PipelineError::InvalidEvent(format!(
-                "object key {encoded:?} does not decode to UTF-8"
-            ))
+            PipelineError::InvalidEvent(format!("object key {encoded:?} does not decode to UTF-8"))
         })
 }
 
@@ -155,8 +153,14 @@ mod tests {
 
     #[test]
     fn matches_the_encoding_aws_documents() {
-        assert_eq!(encode_event_key("photos/red flower.jpg"), "photos/red+flower.jpg");
-        assert_eq!(decode_event_key("photos/a%2Bb+c.jpg"), Ok("photos/a+b c.jpg".into()));
+        assert_eq!(
+            encode_event_key("photos/red flower.jpg"),
+            "photos/red+flower.jpg"
+        );
+        assert_eq!(
+            decode_event_key("photos/a%2Bb+c.jpg"),
+            Ok("photos/a+b c.jpg".into())
+        );
     }
 
     #[test]

@@ -110,12 +110,11 @@ pub fn inspect(bytes: &[u8], limits: &InputLimits) -> Result<Inspection> {
     let size = bytes.len() as u64;
     check_size(size, limits)?;
     let format = sniff(&bytes[..bytes.len().min(SNIFF_LEN)])?;
-    let (width, height) = guarded(format, || {
-        ImageReader::with_format(Cursor::new(bytes), format.codec())
-            .into_dimensions()
-            .map_err(|e| {
-                PipelineError::InvalidImage(format!("{} header is unreadable: {e}", format.name()))
-            })
+    let (width, height) = header_dimensions(format, bytes).ok_or_else(|| {
+        PipelineError::InvalidImage(format!(
+            "{} header is truncated or malformed",
+            format.name()
+        ))
     })?;
     if width == 0 || height == 0 {
         return Err(PipelineError::InvalidImage(format!(
@@ -137,6 +136,72 @@ pub fn inspect(bytes: &[u8], limits: &InputLimits) -> Result<Inspection> {
         width,
         height,
     })
+}
+
+/// Reads the dimensions straight from the header bytes, without a decoder: a hostile file
+/// gets no further than this before its claimed size is checked.
+fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
+    let be16 = |at: usize| {
+        Some(u32::from(u16::from_be_bytes(
+            bytes.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    let le16 = |at: usize| {
+        Some(u32::from(u16::from_le_bytes(
+            bytes.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    let le24 = |at: usize| {
+        let b = bytes.get(at..at + 3)?;
+        Some(u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
+    };
+    match format {
+        ImageFormat::Png => {
+            (bytes.get(12..16)? == b"IHDR").then_some(())?;
+            let be32 =
+                |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+            Some((be32(16)?, be32(20)?))
+        }
+        ImageFormat::Gif => Some((le16(6)?, le16(8)?)),
+        ImageFormat::Webp => match bytes.get(12..16)? {
+            b"VP8 " => {
+                (bytes.get(23..26)? == [0x9d, 0x01, 0x2a]).then_some(())?;
+                Some((le16(26)? & 0x3fff, le16(28)? & 0x3fff))
+            }
+            b"VP8L" => {
+                (*bytes.get(20)? == 0x2f).then_some(())?;
+                let bits = u32::from_le_bytes(bytes.get(21..25)?.try_into().ok()?);
+                Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
+            }
+            b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
+            _ => None,
+        },
+        ImageFormat::Jpeg => {
+            // Walk the marker segments to the first start-of-frame.
+            let mut at = 2;
+            loop {
+                while *bytes.get(at)? != 0xFF {
+                    at += 1;
+                }
+                while *bytes.get(at)? == 0xFF {
+                    at += 1;
+                }
+                let marker = *bytes.get(at)?;
+                at += 1;
+                if matches!(marker, 0x01 | 0xD0..=0xD7) {
+                    continue;
+                }
+                let length = be16(at)? as usize;
+                if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                    return Some((be16(at + 5)?, be16(at + 3)?));
+                }
+                if marker == 0xD9 || marker == 0xDA {
+                    return None;
+                }
+                at += length;
+            }
+        }
+    }
 }
 
 /// Rejects an empty or over-large original from its size alone.
@@ -223,7 +288,8 @@ fn swaps_axes(orientation: Orientation) -> bool {
 }
 
 fn decode_jpeg(bytes: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
-    let corrupt = |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
+    let corrupt =
+        |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(corrupt)?;
     let orientation = decoder
@@ -236,7 +302,9 @@ fn decode_jpeg(bytes: &[u8], min_width: u32, min_height: u32) -> Result<Decoded>
         (min_width, min_height)
     };
     let clamp = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
-    decoder.scale(clamp(want_w), clamp(want_h)).map_err(corrupt)?;
+    decoder
+        .scale(clamp(want_w), clamp(want_h))
+        .map_err(corrupt)?;
     let data = decoder.decode().map_err(corrupt)?;
     let info = decoder
         .info()
@@ -364,8 +432,11 @@ pub fn make_thumbnail(
     };
     image.apply_orientation(decoded.orientation);
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, settings.quality)
-        .encode_image(&image)
+    image
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut jpeg,
+            settings.quality,
+        ))
         .map_err(|e| PipelineError::InvalidImage(format!("thumbnail encoding failed: {e}")))?;
     Ok(Thumbnail {
         jpeg,
@@ -383,19 +454,22 @@ fn resize(pixels: Pixels, width: u32, height: u32) -> Result<Pixels> {
         Pixels::Gray(gray) => (gray.into_raw(), fr::PixelType::U8),
         Pixels::Rgb(rgb) => (rgb.into_raw(), fr::PixelType::U8x3),
     };
-    let internal = |e: &dyn std::fmt::Display| PipelineError::InvalidImage(format!("resize failed: {e}"));
+    let internal =
+        |e: &dyn std::fmt::Display| PipelineError::InvalidImage(format!("resize failed: {e}"));
     let src = fr::images::Image::from_vec_u8(src_w, src_h, buffer, pixel_type)
         .map_err(|e| internal(&e))?;
     let mut dst = fr::images::Image::new(width, height, pixel_type);
-    let options = fr::ResizeOptions::new()
-        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    let options =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| internal(&e))?;
     let raw = dst.into_vec();
     let short = || PipelineError::InvalidImage("resize produced a short buffer".into());
     Ok(match pixel_type {
-        fr::PixelType::U8 => Pixels::Gray(GrayImage::from_raw(width, height, raw).ok_or_else(short)?),
+        fr::PixelType::U8 => {
+            Pixels::Gray(GrayImage::from_raw(width, height, raw).ok_or_else(short)?)
+        }
         _ => Pixels::Rgb(RgbImage::from_raw(width, height, raw).ok_or_else(short)?),
     })
 }
@@ -416,7 +490,12 @@ mod tests {
     fn encode_jpeg(image: &RgbImage) -> Vec<u8> {
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8)
+            .write_image(
+                image.as_raw(),
+                image.width(),
+                image.height(),
+                image::ExtendedColorType::Rgb8,
+            )
             .expect("jpeg encodes");
         out
     }
@@ -447,11 +526,16 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Ok(ImageFormat::Png));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(ImageFormat::Webp));
         assert_eq!(sniff(b"GIF89a.."), Ok(ImageFormat::Gif));
-        assert_eq!(sniff(b""), Err(PipelineError::InvalidImage("empty file".into())));
+        assert_eq!(
+            sniff(b""),
+            Err(PipelineError::InvalidImage("empty file".into()))
+        );
         let text = sniff(b"hello, I am a text file").expect_err("text is rejected");
         assert_eq!(
             text,
-            PipelineError::InvalidImage("not a JPEG, PNG, WebP or GIF image (first bytes 68656c6c6f2c2049)".into())
+            PipelineError::InvalidImage(
+                "not a JPEG, PNG, WebP or GIF image (first bytes 68656c6c6f2c2049)".into()
+            )
         );
         let heic = sniff(b"\0\0\0\x18ftypheic\0\0\0\0").expect_err("heic is rejected");
         assert_eq!(heic.error_name(), "Photo.UnsupportedFormat");
@@ -471,7 +555,9 @@ mod tests {
         let err = inspect(&png, &InputLimits::default()).expect_err("bomb rejected");
         assert_eq!(
             err,
-            PipelineError::InvalidImage("PNG header claims 30000×30000 = 900 MP, limit 100 MP".into())
+            PipelineError::InvalidImage(
+                "PNG header claims 30000×30000 = 900 MP, limit 100 MP".into()
+            )
         );
     }
 
@@ -480,7 +566,11 @@ mod tests {
         for &byte in bytes {
             crc ^= u32::from(byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -488,11 +578,19 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_oversized_files() {
-        let limits = InputLimits { max_bytes: 10, max_pixels: 100 };
-        assert_eq!(check_size(0, &limits), Err(PipelineError::InvalidImage("empty file".into())));
+        let limits = InputLimits {
+            max_bytes: 10,
+            max_pixels: 100,
+        };
+        assert_eq!(
+            check_size(0, &limits),
+            Err(PipelineError::InvalidImage("empty file".into()))
+        );
         assert_eq!(
             check_size(11, &limits),
-            Err(PipelineError::InvalidImage("file is 11 bytes, limit 10 bytes".into()))
+            Err(PipelineError::InvalidImage(
+                "file is 11 bytes, limit 10 bytes".into()
+            ))
         );
     }
 
@@ -502,7 +600,12 @@ mod tests {
         let truncated = &jpeg[..jpeg.len() / 2];
         let limits = InputLimits::default();
         let inspection = inspect(truncated, &limits).expect("header is intact");
-        let result = make_thumbnail(truncated, &inspection, &ThumbnailSettings::default(), &limits);
+        let result = make_thumbnail(
+            truncated,
+            &inspection,
+            &ThumbnailSettings::default(),
+            &limits,
+        );
         // jpeg-decoder fills a truncated scan with grey; either way it must not panic.
         if let Err(err) = result {
             assert_eq!(err.error_name(), "Photo.InvalidImage");
@@ -523,23 +626,41 @@ mod tests {
     #[test]
     fn jpeg_orientations_come_out_upright() {
         // A 200×100 landscape: left half red, right half blue.
-        let base = RgbImage::from_fn(200, 100, |x, _| if x < 100 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) });
+        let base = RgbImage::from_fn(200, 100, |x, _| {
+            if x < 100 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
         let jpeg = encode_jpeg(&base);
         let limits = InputLimits::default();
-        let settings = ThumbnailSettings { width: 64, height: 64, quality: 90 };
+        let settings = ThumbnailSettings {
+            width: 64,
+            height: 64,
+            quality: 90,
+        };
         for orientation in 1..=8u16 {
             let tagged = with_orientation(&jpeg, orientation);
             let inspection = inspect(&tagged, &limits).expect("valid");
-            let thumb = make_thumbnail(&tagged, &inspection, &settings, &limits).expect("thumbnail");
-            let image = image::load_from_memory(&thumb.jpeg).expect("decodes").to_rgb8();
+            let thumb =
+                make_thumbnail(&tagged, &inspection, &settings, &limits).expect("thumbnail");
+            let image = image::load_from_memory(&thumb.jpeg)
+                .expect("decodes")
+                .to_rgb8();
             assert_eq!((image.width(), image.height()), (thumb.width, thumb.height));
             let expected = match orientation {
                 1..=4 => (64, 32),
                 _ => (32, 64),
             };
-            assert_eq!(expected, (thumb.width, thumb.height), "orientation {orientation}");
+            assert_eq!(
+                expected,
+                (thumb.width, thumb.height),
+                "orientation {orientation}"
+            );
             // Where does red end up once upright? Orientation n maps the stored left edge to:
-            let red_at = |x: u32, y: u32| image.get_pixel(x, y)[0] > 128 && image.get_pixel(x, y)[2] < 128;
+            let red_at =
+                |x: u32, y: u32| image.get_pixel(x, y)[0] > 128 && image.get_pixel(x, y)[2] < 128;
             let (w, h) = (image.width() - 1, image.height() - 1);
             let red_corner = match orientation {
                 1 | 4 => (0, h / 2), // left
@@ -547,36 +668,90 @@ mod tests {
                 5 | 6 => (w / 2, 0), // top: 6 rotates 90° clockwise, stored left goes to top
                 _ => (w / 2, h),     // 7, 8: bottom
             };
-            assert!(red_at(red_corner.0, red_corner.1), "orientation {orientation}: red not at {red_corner:?}");
+            assert!(
+                red_at(red_corner.0, red_corner.1),
+                "orientation {orientation}: red not at {red_corner:?}"
+            );
         }
     }
 
     #[test]
     fn png_with_alpha_is_flattened_over_white_and_grey_stays_grey() {
-        let transparent = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(300, 300, image::Rgba([0, 0, 0, 0])));
+        let transparent = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            300,
+            300,
+            image::Rgba([0, 0, 0, 0]),
+        ));
         let png = encode_png(&transparent);
         let limits = InputLimits::default();
         let inspection = inspect(&png, &limits).expect("valid");
-        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits).expect("thumb");
-        let image = image::load_from_memory(&thumb.jpeg).expect("decodes").to_rgb8();
+        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits)
+            .expect("thumb");
+        let image = image::load_from_memory(&thumb.jpeg)
+            .expect("decodes")
+            .to_rgb8();
         assert!(image.get_pixel(10, 10).0.iter().all(|&c| c > 245));
         assert_eq!((thumb.width, thumb.height), (256, 256));
 
-        let grey = DynamicImage::ImageLuma16(image::ImageBuffer::from_pixel(512, 256, image::Luma([40000u16])));
+        let grey = DynamicImage::ImageLuma16(image::ImageBuffer::from_pixel(
+            512,
+            256,
+            image::Luma([40000u16]),
+        ));
         let png = encode_png(&grey);
         let inspection = inspect(&png, &limits).expect("valid");
-        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits).expect("thumb");
-        let decoded = image::load_from_memory(&thumb.jpeg).expect("decodes");
-        assert_eq!(decoded.color(), image::ColorType::L8);
+        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits)
+            .expect("thumb");
+        assert_eq!(
+            jpeg_components(&thumb.jpeg),
+            1,
+            "a grey original gives a one-channel JPEG"
+        );
         assert_eq!((thumb.width, thumb.height), (256, 128));
+    }
+
+    /// The component count of a baseline JPEG's frame header.
+    fn jpeg_components(jpeg: &[u8]) -> u8 {
+        let sof = jpeg
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("SOF0");
+        jpeg[sof + 9]
+    }
+
+    #[test]
+    fn reads_dimensions_from_every_header() {
+        let limits = InputLimits::default();
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(123, 45, Rgb([1, 2, 3])));
+        for format in [
+            image::ImageFormat::Png,
+            image::ImageFormat::Gif,
+            image::ImageFormat::Jpeg,
+            image::ImageFormat::WebP,
+        ] {
+            let mut bytes = Vec::new();
+            image
+                .write_to(&mut Cursor::new(&mut bytes), format)
+                .expect("encodes");
+            let inspection = inspect(&bytes, &limits).expect("valid");
+            assert_eq!(
+                (inspection.width, inspection.height),
+                (123, 45),
+                "{format:?}"
+            );
+        }
     }
 
     #[test]
     fn thumbnails_carry_no_exif() {
-        let jpeg = with_orientation(&encode_jpeg(&RgbImage::from_pixel(400, 300, Rgb([9, 99, 199]))), 6);
+        let jpeg = with_orientation(
+            &encode_jpeg(&RgbImage::from_pixel(400, 300, Rgb([9, 99, 199]))),
+            6,
+        );
         let limits = InputLimits::default();
         let inspection = inspect(&jpeg, &limits).expect("valid");
-        let thumb = make_thumbnail(&jpeg, &inspection, &ThumbnailSettings::default(), &limits).expect("thumb");
+        let thumb = make_thumbnail(&jpeg, &inspection, &ThumbnailSettings::default(), &limits)
+            .expect("thumb");
         assert!(!thumb.jpeg.windows(6).any(|w| w == b"Exif\0\0"));
     }
 }

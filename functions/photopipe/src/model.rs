@@ -6,11 +6,24 @@ use serde::{Deserialize, Serialize};
 use crate::event::{ObjectCreatedEvent, SourceObject};
 use crate::imaging::ImageFormat;
 
+/// The validate step's input: the EventBridge event that started the execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateRequest {
+    pub event: ObjectCreatedEvent,
+}
+
+/// The input of the thumbnail and archive steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRequest {
+    pub photo: Photo,
+}
+
 /// What validate learned about an accepted original (the `$.photo` of the state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Photo {
     #[serde(flatten)]
     pub source: SourceObject,
+    /// The ETag of the version read, to recognise it in an unversioned bucket.
     pub etag: String,
     pub size: u64,
     pub format: ImageFormat,

@@ -63,27 +63,48 @@ pub fn sha256_base64(hex_digest: &str) -> Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(raw))
 }
 
-/// An original read whole: its bytes and ETag.
+/// An original read whole: its bytes, ETag and the version that was read.
 #[derive(Debug)]
 pub struct Original {
     pub bytes: bytes::Bytes,
     pub etag: String,
+    pub version_id: Option<String>,
 }
 
 /// Reads one exact version of an original, refusing to download more than `max_bytes`.
 /// Returns `Photo.SourceMissing` when the version is gone.
-pub async fn read_original(client: &Client, source: &SourceObject, max_bytes: u64) -> Result<Original> {
+pub async fn read_original(
+    client: &Client,
+    source: &SourceObject,
+    max_bytes: u64,
+) -> Result<Original> {
     let output = get_source(client, source).await?;
     let size = output.content_length().unwrap_or(0).max(0) as u64;
-    crate::imaging::check_size(size, &crate::config::InputLimits { max_bytes, max_pixels: u64::MAX })?;
+    crate::imaging::check_size(
+        size,
+        &crate::config::InputLimits {
+            max_bytes,
+            max_pixels: u64::MAX,
+        },
+    )?;
     let etag = output.e_tag().unwrap_or_default().to_owned();
+    let version_id = output
+        .version_id()
+        .filter(|v| *v != "null")
+        .map(str::to_owned);
     let bytes = output
         .body
         .collect()
         .await
-        .map_err(|e| PipelineError::Transient(format!("reading {} failed: {e}", source.describe())))?
+        .map_err(|e| {
+            PipelineError::Transient(format!("reading {} failed: {e}", source.describe()))
+        })?
         .into_bytes();
-    Ok(Original { bytes, etag })
+    Ok(Original {
+        bytes,
+        etag,
+        version_id,
+    })
 }
 
 /// Starts a GetObject of one exact version (the body is left for the caller to stream).
@@ -101,7 +122,9 @@ pub async fn get_source(
         .map_err(|err| {
             let missing = err.as_service_error().is_some_and(|e| e.is_no_such_key())
                 || err.code() == Some("NoSuchVersion")
-                || err.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                || err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 404);
             if missing {
                 PipelineError::SourceMissing(format!("{} no longer exists", source.describe()))
             } else {
@@ -115,25 +138,62 @@ pub async fn head(client: &Client, bucket: &str, key: &str) -> Result<Option<Hea
     match client.head_object().bucket(bucket).key(key).send().await {
         Ok(output) => Ok(Some(output)),
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-        Err(err) => Err(PipelineError::from_sdk(&format!("HeadObject s3://{bucket}/{key}"), err)),
+        Err(err) => Err(PipelineError::from_sdk(
+            &format!("HeadObject s3://{bucket}/{key}"),
+            err,
+        )),
     }
 }
 
 /// A user-metadata value of a HeadObject answer.
 pub fn metadata<'a>(head: &'a HeadObjectOutput, name: &str) -> Option<&'a str> {
-    head.metadata().and_then(|m| m.get(name)).map(String::as_str)
+    head.metadata()
+        .and_then(|m| m.get(name))
+        .map(String::as_str)
 }
 
-/// Streams an object and returns its SHA-256 (hex) and length, without holding it whole.
-pub async fn stream_sha256(client: &Client, bucket: &str, key: &str) -> Result<(String, u64)> {
-    let output = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
+/// Streams an object and returns its SHA-256 (hex) and length without holding it whole;
+/// `None` when there is no such object.
+pub async fn stream_sha256(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(String, u64)>> {
+    let output = match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(output) => output,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+        Err(err) => {
+            return Err(PipelineError::from_sdk(
+                &format!("GetObject s3://{bucket}/{key}"),
+                err,
+            ));
+        }
+    };
+    hash_stream(output.body, &format!("s3://{bucket}/{key}"))
         .await
-        .map_err(|err| PipelineError::from_sdk(&format!("GetObject s3://{bucket}/{key}"), err))?;
-    hash_stream(output.body, &format!("s3://{bucket}/{key}")).await
+        .map(Some)
+}
+
+/// Reads a stored copy back and checks that it holds exactly `size` bytes with SHA-256
+/// `sha256`: `Photo.NotVerified` when it is missing, `Photo.IntegrityMismatch` when it differs.
+pub async fn verify_copy(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    sha256: &str,
+    size: u64,
+) -> Result<()> {
+    let Some((actual, length)) = stream_sha256(client, bucket, key).await? else {
+        return Err(PipelineError::NotVerified(format!(
+            "{bucket}/{key} is missing"
+        )));
+    };
+    if actual != sha256 || length != size {
+        return Err(PipelineError::IntegrityMismatch(format!(
+            "{bucket}/{key} holds {length} bytes with SHA-256 {actual}, expected {size} bytes with {sha256}"
+        )));
+    }
+    Ok(())
 }
 
 async fn hash_stream(mut body: ByteStream, what: &str) -> Result<(String, u64)> {
@@ -173,7 +233,11 @@ pub enum Removal {
 /// still the version we processed: a newer upload under the same key is never touched. In a
 /// versioned dropbox this writes a delete marker, so the original stays recoverable as a
 /// noncurrent version until the bucket's lifecycle rule expires it.
-pub async fn remove_original(client: &Client, source: &SourceObject, etag: &str) -> Result<Removal> {
+pub async fn remove_original(
+    client: &Client,
+    source: &SourceObject,
+    etag: &str,
+) -> Result<Removal> {
     let Some(current) = head(client, &source.bucket, &source.key).await? else {
         return Ok(Removal::AlreadyGone);
     };
@@ -190,7 +254,9 @@ pub async fn remove_original(client: &Client, source: &SourceObject, etag: &str)
         .key(&source.key)
         .send()
         .await
-        .map_err(|err| PipelineError::from_sdk(&format!("DeleteObject {}", source.describe()), err))?;
+        .map_err(|err| {
+            PipelineError::from_sdk(&format!("DeleteObject {}", source.describe()), err)
+        })?;
     Ok(Removal::Removed)
 }
 
@@ -214,12 +280,21 @@ mod tests {
     #[test]
     fn derived_keys_stay_outside_photos() {
         let src = source(None);
-        assert_eq!(thumbnail_key(&src, &ThumbnailSettings::default()), "256x256/a b.jpg.jpg");
+        assert_eq!(
+            thumbnail_key(&src, &ThumbnailSettings::default()),
+            "256x256/a b.jpg.jpg"
+        );
         assert_eq!(
             quarantine_keys(&src),
-            ("rejected/a b.jpg".into(), "rejected/a b.jpg.reason.json".into())
+            (
+                "rejected/a b.jpg".into(),
+                "rejected/a b.jpg.reason.json".into()
+            )
         );
-        assert_eq!(encode_key("photos/été 1.jpg"), "photos/%C3%A9t%C3%A9%201.jpg");
+        assert_eq!(
+            encode_key("photos/été 1.jpg"),
+            "photos/%C3%A9t%C3%A9%201.jpg"
+        );
     }
 
     #[tokio::test]
@@ -234,7 +309,9 @@ mod tests {
                     .build()
             });
         let client = mock_client!(aws_sdk_s3, [&get]);
-        let original = read_original(&client, &source(Some("v1")), 100).await.expect("read");
+        let original = read_original(&client, &source(Some("v1")), 100)
+            .await
+            .expect("read");
         assert_eq!(&original.bytes[..], b"hello");
         assert_eq!(original.etag, "\"etag\"");
         assert_eq!(get.num_calls(), 1);
@@ -249,8 +326,13 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_s3, [&get]);
-        let err = read_original(&client, &source(None), 100).await.expect_err("too big");
-        assert_eq!(err, PipelineError::InvalidImage("file is 1000 bytes, limit 100 bytes".into()));
+        let err = read_original(&client, &source(None), 100)
+            .await
+            .expect_err("too big");
+        assert_eq!(
+            err,
+            PipelineError::InvalidImage("file is 1000 bytes, limit 100 bytes".into())
+        );
     }
 
     #[tokio::test]
@@ -258,7 +340,9 @@ mod tests {
         let get = mock!(Client::get_object)
             .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
         let client = mock_client!(aws_sdk_s3, [&get]);
-        let err = read_original(&client, &source(Some("v1")), 100).await.expect_err("missing");
+        let err = read_original(&client, &source(Some("v1")), 100)
+            .await
+            .expect_err("missing");
         assert_eq!(err.error_name(), "Photo.SourceMissing");
     }
 
@@ -270,22 +354,29 @@ mod tests {
             .match_requests(|r| r.key() == Some("photos/a b.jpg") && r.version_id().is_none())
             .then_output(|| DeleteObjectOutput::builder().delete_marker(true).build());
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head_ours, &delete]);
-        let removal = remove_original(&client, &source(Some("v1")), "e").await.expect("removed");
+        let removal = remove_original(&client, &source(Some("v1")), "e")
+            .await
+            .expect("removed");
         assert_eq!(removal, Removal::Removed);
         assert_eq!(delete.num_calls(), 1);
 
         let head_newer = mock!(Client::head_object)
             .then_output(|| HeadObjectOutput::builder().version_id("v2").build());
-        let delete = mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
+        let delete =
+            mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head_newer, &delete]);
-        let removal = remove_original(&client, &source(Some("v1")), "e").await.expect("no-op");
+        let removal = remove_original(&client, &source(Some("v1")), "e")
+            .await
+            .expect("no-op");
         assert_eq!(removal, Removal::AlreadyGone);
         assert_eq!(delete.num_calls(), 0, "a newer upload must not be deleted");
 
         let head_gone = mock!(Client::head_object)
             .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
         let client = mock_client!(aws_sdk_s3, [&head_gone]);
-        let removal = remove_original(&client, &source(Some("v1")), "e").await.expect("no-op");
+        let removal = remove_original(&client, &source(Some("v1")), "e")
+            .await
+            .expect("no-op");
         assert_eq!(removal, Removal::AlreadyGone);
     }
 }

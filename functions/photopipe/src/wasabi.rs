@@ -22,7 +22,9 @@ struct WasabiSecret {
 
 impl std::fmt::Debug for WasabiSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasabiSecret").field("access", &self.access).finish_non_exhaustive()
+        f.debug_struct("WasabiSecret")
+            .field("access", &self.access)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,7 +60,12 @@ impl Archive {
             return Ok(client.clone());
         }
         let secret = self.read_secret().await?;
-        let client = client_for(&self.sdk_config, &self.settings, &secret.access, &secret.secret);
+        let client = client_for(
+            &self.sdk_config,
+            &self.settings,
+            &secret.access,
+            &secret.secret,
+        );
         *cached = Some(client.clone());
         Ok(client)
     }
@@ -77,7 +84,10 @@ impl Archive {
             .send()
             .await
             .map_err(|err| {
-                if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) {
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
                     PipelineError::Configuration(format!("secret {name:?} does not exist"))
                 } else {
                     PipelineError::from_sdk(&format!("GetSecretValue {name}"), err)
@@ -105,7 +115,13 @@ pub fn client_for(
     let config = aws_sdk_s3::config::Builder::from(sdk_config)
         .endpoint_url(&settings.endpoint)
         .region(Region::new(settings.region.clone()))
-        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "wasabi-secret"))
+        .credentials_provider(Credentials::new(
+            access_key,
+            secret_key,
+            None,
+            None,
+            "wasabi-secret",
+        ))
         .force_path_style(true)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)

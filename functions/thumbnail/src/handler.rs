@@ -1,0 +1,235 @@
+//! Thumbnail: renders the validated original into the configured box and writes it to the
+//! thumbnails bucket under a key derived from the source key. A thumbnail already made from
+//! the same bytes (a duplicate event, a redrive) is found and reused, not made again.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use photopipe::config::{InputLimits, ThumbnailSettings};
+use photopipe::model::{Photo, PhotoRequest, ThumbnailRecord};
+use photopipe::s3::{self, meta};
+use photopipe::{PipelineError, Result, imaging};
+
+/// Where thumbnails go and how they are made.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub bucket: String,
+    pub settings: ThumbnailSettings,
+    pub limits: InputLimits,
+}
+
+pub async fn thumbnail(
+    s3: &Client,
+    target: &Target,
+    request: PhotoRequest,
+) -> Result<ThumbnailRecord> {
+    let photo = request.photo;
+    let key = s3::thumbnail_key(&photo.source, &target.settings);
+    if let Some(existing) = existing_thumbnail(s3, &target.bucket, &key, &photo).await? {
+        tracing::info!(%key, "thumbnail already made from these bytes");
+        return Ok(existing);
+    }
+    let original = s3::read_original(s3, &photo.source, target.limits.max_bytes).await?;
+    let actual = s3::sha256_hex(&original.bytes);
+    if actual != photo.sha256 {
+        return Err(PipelineError::IntegrityMismatch(format!(
+            "{} now has SHA-256 {actual}, validate saw {}",
+            photo.source.describe(),
+            photo.sha256
+        )));
+    }
+    let inspection = imaging::inspect(&original.bytes, &target.limits)?;
+    let thumb = imaging::make_thumbnail(
+        &original.bytes,
+        &inspection,
+        &target.settings,
+        &target.limits,
+    )?;
+    let bytes = thumb.jpeg.len() as u64;
+    s3.put_object()
+        .bucket(&target.bucket)
+        .key(&key)
+        .content_type("image/jpeg")
+        .body(ByteStream::from(thumb.jpeg))
+        .metadata(meta::SOURCE_SHA256, &photo.sha256)
+        .metadata(meta::SOURCE_BUCKET, &photo.source.bucket)
+        .metadata(meta::SOURCE_KEY, s3::encode_key(&photo.source.key))
+        .metadata(meta::WIDTH, thumb.width.to_string())
+        .metadata(meta::HEIGHT, thumb.height.to_string())
+        .send()
+        .await
+        .map_err(|err| {
+            PipelineError::from_sdk(&format!("PutObject s3://{}/{key}", target.bucket), err)
+        })?;
+    tracing::info!(%key, thumb.width, thumb.height, bytes, "thumbnail written");
+    Ok(ThumbnailRecord {
+        bucket: target.bucket.clone(),
+        key,
+        width: thumb.width,
+        height: thumb.height,
+        bytes,
+    })
+}
+
+/// The thumbnail at `key`, if one made from these very bytes is there.
+async fn existing_thumbnail(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    photo: &Photo,
+) -> Result<Option<ThumbnailRecord>> {
+    let Some(head) = s3::head(s3, bucket, key).await? else {
+        return Ok(None);
+    };
+    if s3::metadata(&head, meta::SOURCE_SHA256) != Some(photo.sha256.as_str()) {
+        return Ok(None);
+    }
+    let dimension = |name| s3::metadata(&head, name).and_then(|v| v.parse().ok());
+    let (Some(width), Some(height)) = (dimension(meta::WIDTH), dimension(meta::HEIGHT)) else {
+        return Ok(None);
+    };
+    Ok(Some(ThumbnailRecord {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        width,
+        height,
+        bytes: head.content_length().unwrap_or(0).max(0) as u64,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_s3::types::error::NotFound;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use photopipe::event::SourceObject;
+    use photopipe::imaging::ImageFormat;
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_pixel(width, height, image::Rgb([200, 100, 50]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image
+            .write_to(&mut out, image::ImageFormat::Jpeg)
+            .expect("jpeg");
+        out.into_inner()
+    }
+
+    fn photo(bytes: &[u8]) -> Photo {
+        Photo {
+            source: SourceObject {
+                bucket: "drop".into(),
+                key: "photos/a.jpg".into(),
+                version_id: Some("v1".into()),
+            },
+            etag: "\"e\"".into(),
+            size: bytes.len() as u64,
+            format: ImageFormat::Jpeg,
+            width: 1000,
+            height: 500,
+            sha256: s3::sha256_hex(bytes),
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            bucket: "thumbs".into(),
+            settings: ThumbnailSettings::default(),
+            limits: InputLimits::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_a_fitted_thumbnail_with_its_provenance() {
+        let bytes = jpeg(1000, 500);
+        let body = bytes.clone();
+        let head = mock!(Client::head_object)
+            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let get = mock!(Client::get_object)
+            .match_requests(|r| r.version_id() == Some("v1"))
+            .then_output(move || {
+                GetObjectOutput::builder()
+                    .content_length(body.len() as i64)
+                    .body(ByteStream::from(body.clone()))
+                    .build()
+            });
+        let sha = s3::sha256_hex(&bytes);
+        let put = mock!(Client::put_object)
+            .match_requests(move |r| {
+                r.bucket() == Some("thumbs")
+                    && r.key() == Some("256x256/a.jpg.jpg")
+                    && r.content_type() == Some("image/jpeg")
+                    && r.metadata().and_then(|m| m.get("source-sha256")) == Some(&sha)
+                    && r.metadata()
+                        .and_then(|m| m.get("width"))
+                        .map(String::as_str)
+                        == Some("256")
+            })
+            .then_output(|| PutObjectOutput::builder().build());
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get, &put]);
+        let record = thumbnail(
+            &client,
+            &target(),
+            PhotoRequest {
+                photo: photo(&bytes),
+            },
+        )
+        .await
+        .expect("thumbnail");
+        assert_eq!((record.width, record.height), (256, 128));
+        assert_eq!(record.key, "256x256/a.jpg.jpg");
+        assert!(record.bytes > 0);
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn reuses_a_thumbnail_made_from_the_same_bytes() {
+        let bytes = jpeg(10, 10);
+        let sha = s3::sha256_hex(&bytes);
+        let head = mock!(Client::head_object).then_output(move || {
+            HeadObjectOutput::builder()
+                .content_length(321)
+                .metadata("source-sha256", sha.clone())
+                .metadata("width", "10")
+                .metadata("height", "10")
+                .build()
+        });
+        let get = mock!(Client::get_object).then_output(|| GetObjectOutput::builder().build());
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get]);
+        let record = thumbnail(
+            &client,
+            &target(),
+            PhotoRequest {
+                photo: photo(&bytes),
+            },
+        )
+        .await
+        .expect("reused");
+        assert_eq!((record.width, record.height, record.bytes), (10, 10, 321));
+        assert_eq!(get.num_calls(), 0, "the original is not read again");
+    }
+
+    #[tokio::test]
+    async fn refuses_an_original_whose_bytes_changed_since_validate() {
+        let head = mock!(Client::head_object)
+            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let get = mock!(Client::get_object).then_output(|| {
+            GetObjectOutput::builder()
+                .content_length(3)
+                .body(ByteStream::from_static(b"new"))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get]);
+        let err = thumbnail(
+            &client,
+            &target(),
+            PhotoRequest {
+                photo: photo(b"old"),
+            },
+        )
+        .await
+        .expect_err("mismatch");
+        assert_eq!(err.error_name(), "Photo.IntegrityMismatch");
+    }
+}

@@ -1,0 +1,131 @@
+//! Validate: is the uploaded object really an image we accept? Reads the exact version the
+//! event names, recognises the format by its bytes, rejects empty, oversized and
+//! decompression-bomb inputs from their size and header before decoding, proves the image
+//! decodes, and records what later steps need (never the bytes themselves).
+
+use aws_sdk_s3::Client;
+use photopipe::config::InputLimits;
+use photopipe::model::{Photo, ValidateRequest};
+use photopipe::{Result, imaging, s3};
+
+pub async fn validate(
+    s3: &Client,
+    limits: &InputLimits,
+    request: ValidateRequest,
+) -> Result<Photo> {
+    let mut source = request.event.source_object()?;
+    let original = s3::read_original(s3, &source, limits.max_bytes).await?;
+    let bytes = original.bytes;
+    let inspection = imaging::inspect(&bytes, limits)?;
+    // The smallest decode the format allows still reads every byte of image data.
+    imaging::decode(&bytes, &inspection, 1, 1, limits)?;
+    // Pin the version read, so every later step works on these very bytes.
+    source.version_id = source.version_id.or(original.version_id);
+    tracing::info!(key = %source.key, format = ?inspection.format, inspection.width, inspection.height, "accepted");
+    Ok(Photo {
+        source,
+        etag: original.etag,
+        size: bytes.len() as u64,
+        format: inspection.format,
+        width: inspection.width,
+        height: inspection.height,
+        sha256: s3::sha256_hex(&bytes),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_smithy_mocks::{mock, mock_client};
+    use photopipe::event::ObjectCreatedEvent;
+    use photopipe::imaging::ImageFormat;
+
+    fn request(key: &str) -> ValidateRequest {
+        let event: ObjectCreatedEvent = serde_json::from_value(serde_json::json!({
+            "detail-type": "Object Created", "source": "aws.s3",
+            "detail": {"bucket": {"name": "drop"}, "object": {"key": key, "version-id": "v7"}}
+        }))
+        .expect("event");
+        ValidateRequest { event }
+    }
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbImage::from_pixel(width, height, image::Rgb([1, 2, 3]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        image
+            .write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        out.into_inner()
+    }
+
+    fn client_serving(body: Vec<u8>) -> Client {
+        let get = mock!(Client::get_object)
+            .match_requests(|r| {
+                r.key() == Some("photos/My Trip/a b.png") && r.version_id() == Some("v7")
+            })
+            .then_output(move || {
+                GetObjectOutput::builder()
+                    .content_length(body.len() as i64)
+                    .e_tag("\"e1\"")
+                    .version_id("v7")
+                    .body(ByteStream::from(body.clone()))
+                    .build()
+            });
+        mock_client!(aws_sdk_s3, [&get])
+    }
+
+    #[tokio::test]
+    async fn accepts_a_real_image_and_records_its_checksum() {
+        let bytes = png(40, 30);
+        let client = client_serving(bytes.clone());
+        let photo = validate(
+            &client,
+            &InputLimits::default(),
+            request("photos/My+Trip/a+b.png"),
+        )
+        .await
+        .expect("valid");
+        assert_eq!(photo.source.key, "photos/My Trip/a b.png");
+        assert_eq!(photo.source.version_id.as_deref(), Some("v7"));
+        assert_eq!(
+            (photo.format, photo.width, photo.height),
+            (ImageFormat::Png, 40, 30)
+        );
+        assert_eq!(photo.size, bytes.len() as u64);
+        assert_eq!(photo.sha256, s3::sha256_hex(&bytes));
+    }
+
+    #[tokio::test]
+    async fn rejects_text_named_like_an_image() {
+        let client = client_serving(b"just some text, not a picture".to_vec());
+        let err = validate(
+            &client,
+            &InputLimits::default(),
+            request("photos/My+Trip/a+b.png"),
+        )
+        .await
+        .expect_err("rejected");
+        assert_eq!(err.error_name(), "Photo.InvalidImage");
+        assert!(
+            err.to_string()
+                .starts_with("not a JPEG, PNG, WebP or GIF image"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_images_over_the_pixel_limit() {
+        let client = client_serving(png(200, 100));
+        let limits = InputLimits {
+            max_bytes: 1 << 20,
+            max_pixels: 10_000,
+        };
+        let err = validate(&client, &limits, request("photos/My+Trip/a+b.png"))
+            .await
+            .expect_err("rejected");
+        assert_eq!(err.error_name(), "Photo.InvalidImage");
+        assert!(err.to_string().contains("200×100"), "{err}");
+    }
+}
