@@ -1,1 +1,12 @@
+//! photopipe on one machine, with no AWS account and no Docker: moto as AWS, an
+//! S3-compatible server that checks credentials as Wasabi, and the real Lambda binaries
+//! behind an AWS-faithful Invoke API. Used by the `photopipe-local` command and the
+//! end-to-end tests.
 
+pub mod http;
+pub mod lambda_host;
+pub mod moto;
+pub mod run;
+pub mod stack;
+pub mod starter;
+pub mod wasabi;

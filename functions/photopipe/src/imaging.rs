@@ -332,14 +332,15 @@ fn decode_jpeg(bytes: &[u8], min_width: u32, min_height: u32) -> Result<Decoded>
     })
 }
 
-/// jpeg-decoder hands Adobe CMYK/YCCK over as ink amounts with 255 meaning no ink (the
-/// inverted convention Adobe writes), so RGB is simply each channel times the key.
+/// jpeg-decoder hands Adobe CMYK/YCCK over as plain ink amounts (it undoes Adobe's
+/// inversion, as libjpeg users like Pillow do), so each channel is paper minus ink, times
+/// paper minus black.
 fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
     for px in cmyk.chunks_exact(4) {
-        let k = u16::from(px[3]);
-        for &channel in &px[..3] {
-            rgb.push(((u16::from(channel) * k + 127) / 255) as u8);
+        let paper = 255 - u16::from(px[3]);
+        for &ink in &px[..3] {
+            rgb.push((((255 - u16::from(ink)) * paper + 127) / 255) as u8);
         }
     }
     rgb
@@ -740,6 +741,29 @@ mod tests {
                 "{format:?}"
             );
         }
+    }
+
+    #[test]
+    fn adobe_cmyk_keeps_its_colours() {
+        // Pillow's sample: a red square top left on black, with red lettering.
+        let jpeg = include_bytes!("../../../samples/photos/cmyk.jpg");
+        let limits = InputLimits::default();
+        let inspection = inspect(jpeg, &limits).expect("valid");
+        let thumb = make_thumbnail(jpeg, &inspection, &ThumbnailSettings::default(), &limits)
+            .expect("thumb");
+        let image = image::load_from_memory(&thumb.jpeg)
+            .expect("decodes")
+            .to_rgb8();
+        let [r, g, b] = image.get_pixel(1, 1).0;
+        assert!(
+            r > 200 && g < 60 && b < 60,
+            "top left should be red, is {r},{g},{b}"
+        );
+        let [r, g, b] = image.get_pixel(50, 50).0;
+        assert!(
+            r < 40 && g < 40 && b < 40,
+            "background should be black, is {r},{g},{b}"
+        );
     }
 
     #[test]

@@ -1,0 +1,270 @@
+//! The whole local stack: moto as AWS with the dropbox and thumbnails buckets, the Wasabi
+//! secret, S3 → EventBridge → SQS and the state machine from `statemachine/`; the Wasabi
+//! stand-in; and the four Lambda binaries behind the Invoke API.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, EventBridgeConfiguration, NotificationConfiguration,
+    VersioningConfiguration,
+};
+
+use crate::lambda_host::{FunctionSpec, LambdaHost};
+use crate::moto::Moto;
+use crate::starter::Starter;
+use crate::wasabi::WasabiStandIn;
+
+/// The state machine definition, the same file CDK deploys.
+pub const DEFINITION: &str = include_str!("../../statemachine/pipeline.asl.json");
+
+pub const DROPBOX: &str = "photopipe-dropbox";
+pub const THUMBNAILS: &str = "photopipe-thumbnails";
+pub const ARCHIVE: &str = "photopipe-archive";
+pub const SECRET_NAME: &str = "demo/wasabi/access";
+const REGION: &str = "us-east-1";
+const WASABI_REGION: &str = "eu-central-2";
+
+/// Where the stack finds its programs and puts its files.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The folder holding the `validate`, `thumbnail`, `archive` and `cleanup` binaries.
+    pub bin_dir: PathBuf,
+    /// `moto_server` from the project's venv.
+    pub moto_server: PathBuf,
+    /// Logs of moto and of every function.
+    pub log_dir: PathBuf,
+    /// Instances per function.
+    pub instances: usize,
+    /// Extra function settings (e.g. `THUMBNAIL_WIDTH`), as CDK context would set them.
+    pub function_env: Vec<(String, String)>,
+}
+
+impl StackOptions {
+    /// Defaults for a program inside this workspace's target folder: the binaries beside
+    /// it (or one level up, for a test binary under `deps/`), moto from `.venv`.
+    pub fn for_workspace(log_dir: PathBuf) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut bin_dir = exe
+            .parent()
+            .context("executable has no folder")?
+            .to_path_buf();
+        if bin_dir.ends_with("deps") {
+            bin_dir.pop();
+        }
+        let bin_dir = std::env::var_os("PHOTOPIPE_BIN_DIR").map_or(bin_dir, PathBuf::from);
+        let moto_server = std::env::var_os("PHOTOPIPE_MOTO_SERVER").map_or_else(
+            || workspace_root().join(".venv/bin/moto_server"),
+            PathBuf::from,
+        );
+        Ok(Self {
+            bin_dir,
+            moto_server,
+            log_dir,
+            instances: 2,
+            function_env: Vec::new(),
+        })
+    }
+}
+
+/// The workspace's top folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A running local stack and clients for it.
+#[derive(Debug)]
+pub struct LocalStack {
+    pub s3: aws_sdk_s3::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    /// A client for the Wasabi stand-in, with the stand-in's own credentials.
+    pub wasabi_s3: aws_sdk_s3::Client,
+    pub wasabi: WasabiStandIn,
+    pub state_machine_arn: String,
+    pub starter: Starter,
+    moto: Moto,
+    host: LambdaHost,
+    _files: tempfile::TempDir,
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&options.log_dir)?;
+        let files = tempfile::tempdir()?;
+        let wasabi_secret = format!("local-{:x}", std::process::id() as u64 * 2_654_435_761);
+        let wasabi = WasabiStandIn::start(
+            &files.path().join("wasabi"),
+            "LOCALWASABIACCESS",
+            &wasabi_secret,
+        )
+        .await?;
+        let invoke_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let invoke_port = invoke_listener.local_addr()?.port();
+        let moto = Moto::start(
+            &options.moto_server,
+            invoke_port,
+            &options.log_dir.join("moto.log"),
+        )
+        .await?;
+
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&moto.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "local",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&aws)
+                .force_path_style(true)
+                .build(),
+        );
+        let settings = photopipe::config::WasabiSettings {
+            endpoint: wasabi.endpoint.clone(),
+            region: WASABI_REGION.into(),
+            bucket: ARCHIVE.into(),
+            secret_name: SECRET_NAME.into(),
+        };
+        let wasabi_s3 =
+            photopipe::wasabi::client_for(&aws, &settings, &wasabi.access_key, &wasabi.secret_key);
+
+        create_buckets(&s3, &wasabi_s3).await?;
+        aws_sdk_secretsmanager::Client::new(&aws)
+            .create_secret()
+            .name(SECRET_NAME)
+            .secret_string(serde_json::json!({"WASABI_ACCESS": wasabi.access_key, "WASABI_SECRET": wasabi.secret_key}).to_string())
+            .send()
+            .await
+            .context("creating the Wasabi secret")?;
+        let starter = Starter::create(&aws, DROPBOX).await?;
+        let sfn = aws_sdk_sfn::Client::new(&aws);
+        let definition = substitute(DEFINITION, &|name| {
+            Some(format!(
+                "arn:aws:lambda:{REGION}:123456789012:function:photopipe-{}",
+                name.strip_suffix("FunctionArn")?.to_lowercase()
+            ))
+        })?;
+        let state_machine_arn = sfn
+            .create_state_machine()
+            .name("photopipe")
+            .definition(definition)
+            .role_arn("arn:aws:iam::123456789012:role/photopipe-state-machine")
+            .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+            .send()
+            .await
+            .context("creating the state machine")?
+            .state_machine_arn;
+        let starter = starter.for_state_machine(sfn.clone(), state_machine_arn.clone());
+
+        let common = [
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+            ("AWS_S3_FORCE_PATH_STYLE", "true".to_owned()),
+            ("THUMBNAILS_BUCKET", THUMBNAILS.to_owned()),
+            ("WASABI_ENDPOINT", settings.endpoint.clone()),
+            ("WASABI_REGION", settings.region.clone()),
+            ("WASABI_BUCKET", settings.bucket.clone()),
+            ("WASABI_SECRET_NAME", settings.secret_name.clone()),
+        ];
+        let specs = ["validate", "thumbnail", "archive", "cleanup"]
+            .into_iter()
+            .map(|name| FunctionSpec {
+                name: format!("photopipe-{name}"),
+                binary: options.bin_dir.join(name),
+                env: common
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .chain(options.function_env.iter().cloned())
+                    .collect(),
+                timeout: Duration::from_secs(60),
+                instances: options.instances,
+            })
+            .collect();
+        let host = LambdaHost::start(invoke_listener, specs, options.log_dir.clone()).await?;
+        Ok(Self {
+            s3,
+            sfn,
+            wasabi_s3,
+            wasabi,
+            state_machine_arn,
+            starter,
+            moto,
+            host,
+            _files: files,
+        })
+    }
+
+    /// Stops everything the stack started.
+    pub async fn stop(self) {
+        self.host.stop().await;
+        self.wasabi.stop();
+        self.moto.stop().await;
+    }
+}
+
+async fn create_buckets(
+    s3: &aws_sdk_s3::Client,
+    wasabi: &aws_sdk_s3::Client,
+) -> anyhow::Result<()> {
+    for bucket in [DROPBOX, THUMBNAILS] {
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .with_context(|| format!("creating {bucket}"))?;
+    }
+    // Versioned, as on AWS: a removed original stays recoverable as a noncurrent version.
+    s3.put_bucket_versioning()
+        .bucket(DROPBOX)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
+    s3.put_bucket_notification_configuration()
+        .bucket(DROPBOX)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .event_bridge_configuration(EventBridgeConfiguration::builder().build())
+                .build(),
+        )
+        .send()
+        .await?;
+    wasabi
+        .create_bucket()
+        .bucket(ARCHIVE)
+        .send()
+        .await
+        .context("creating the archive bucket at the Wasabi stand-in")?;
+    Ok(())
+}
+
+/// Replaces every `${Name}` in an ASL definition; a placeholder without a value is an error.
+pub fn substitute(
+    definition: &str,
+    value: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(definition.len());
+    let mut rest = definition;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .context("unclosed ${ in the definition")?
+            + start;
+        let name = &rest[start + 2..end];
+        out.push_str(&value(name).with_context(|| format!("no value for ${{{name}}}"))?);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}

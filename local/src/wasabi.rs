@@ -1,0 +1,102 @@
+//! The Wasabi stand-in: an S3-compatible server (s3s-fs, objects as files) that checks
+//! SigV4 signatures against its own access key, so a call signed with AWS credentials fails
+//! as it would at Wasabi. It can be told to answer the next requests with 503 SlowDown, to
+//! show that transient faults are retried.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The running stand-in.
+#[derive(Debug)]
+pub struct WasabiStandIn {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    unavailable: Arc<AtomicU32>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl WasabiStandIn {
+    /// Serves objects stored under `root` on a free loopback port.
+    pub async fn start(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let mut builder = S3ServiceBuilder::new(
+            s3s_fs::FileSystem::new(root)
+                .map_err(|e| anyhow::anyhow!("s3s-fs at {}: {e:?}", root.display()))?,
+        );
+        builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+        let service = builder.build();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let unavailable = Arc::new(AtomicU32::new(0));
+        let (shutdown, stop) = watch::channel(false);
+        let faults = Arc::clone(&unavailable);
+        tokio::spawn(async move {
+            let mut stop = stop;
+            loop {
+                let socket = tokio::select! {
+                    accepted = listener.accept() => match accepted { Ok((socket, _)) => socket, Err(_) => continue },
+                    () = crate::http::stopped(&mut stop) => break,
+                };
+                let (service, faults) = (service.clone(), Arc::clone(&faults));
+                let handler = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let (service, faults) = (service.clone(), Arc::clone(&faults));
+                        async move {
+                            if take_one(&faults) {
+                                return Ok(slow_down());
+                            }
+                            hyper::service::Service::call(&service, request).await
+                        }
+                    },
+                );
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), handler)
+                    .await;
+                });
+            }
+        });
+        Ok(Self {
+            endpoint,
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            unavailable,
+            shutdown,
+        })
+    }
+
+    /// Answers the next `requests` requests with 503 SlowDown.
+    pub fn fail_next_requests(&self, requests: u32) {
+        self.unavailable.store(requests, Ordering::SeqCst);
+    }
+
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+fn take_one(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn slow_down() -> s3s::HttpResponse {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    let mut response = s3s::HttpResponse::new(s3s::Body::from(body.to_owned()));
+    *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
+    response
+}
