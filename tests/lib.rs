@@ -1,1 +1,1 @@
-//! End-to-end tests live in `e2e/`; this library is empty.
+//! The end-to-end tests live in `e2e/`, one test binary of modules; this library is empty.

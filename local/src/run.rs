@@ -50,9 +50,22 @@ pub struct ArchiveReport {
 pub struct Finished {
     pub status: ExecutionStatus,
     pub error: Option<String>,
+    /// The error message (a Lambda error's `errorMessage`).
     pub cause: Option<String>,
     pub output: Option<serde_json::Value>,
     pub seconds: f64,
+}
+
+/// A Lambda error's cause is `{errorType, errorMessage}`: keep the message.
+fn error_message(cause: String) -> String {
+    serde_json::from_str::<serde_json::Value>(&cause)
+        .ok()
+        .and_then(|c| {
+            c.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or(cause)
 }
 
 /// Every file under `dir`, as (key under `photos/`, path), in a stable order.
@@ -119,7 +132,7 @@ pub async fn wait(
             return Ok(Finished {
                 status: execution.status,
                 error: execution.error,
-                cause: execution.cause,
+                cause: execution.cause.map(error_message),
                 output: execution
                     .output
                     .as_deref()
@@ -192,22 +205,11 @@ fn photo_report(key: String, sha256: String, execution: String, finished: Finish
             sha256: a.get("sha256")?.as_str()?.to_owned(),
         })
     });
-    // A Lambda error's cause is `{errorType, errorMessage}`: report the message.
-    let cause = finished.cause.map(|cause| {
-        serde_json::from_str::<serde_json::Value>(&cause)
-            .ok()
-            .and_then(|c| {
-                c.get("errorMessage")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-            })
-            .unwrap_or(cause)
-    });
     PhotoReport {
         key,
         status: finished.status.as_str().to_owned(),
         error: finished.error,
-        cause,
+        cause: finished.cause,
         sha256,
         thumbnail,
         archive,

@@ -1,1 +1,74 @@
-fn main() {}
+//! End-to-end tests: the real Lambda binaries, the real state machine definition, moto as
+//! AWS and the Wasabi stand-in, driven as a user would (uploads to the dropbox). Build the
+//! binaries first: `cargo build --workspace --bins` (`scripts/test` does).
+
+mod corpus;
+mod duplicates;
+mod faults;
+mod rejection;
+
+use std::time::Duration;
+
+use photopipe_local::run::{self, Finished};
+use photopipe_local::stack::{LocalStack, StackOptions};
+use photopipe_local::starter::Started;
+
+/// A fresh stack with its logs in the target folder.
+async fn stack(name: &str, instances: usize) -> LocalStack {
+    let exe = std::env::current_exe().expect("test binary path");
+    let logs = exe
+        .parent()
+        .expect("deps folder")
+        .join("e2e-logs")
+        .join(name);
+    let mut options = StackOptions::for_workspace(logs).expect("options");
+    options.instances = instances;
+    LocalStack::start(options)
+        .await
+        .expect("local stack starts")
+}
+
+/// Uploads each (key, bytes) and waits for the executions they start.
+async fn process(stack: &LocalStack, uploads: Vec<(String, Vec<u8>)>) -> Vec<(Started, Finished)> {
+    let count = uploads.len();
+    for (key, bytes) in uploads {
+        run::upload(stack, &key, bytes).await.expect("upload");
+    }
+    let started = stack
+        .starter
+        .start(count, Duration::from_secs(60))
+        .await
+        .expect("executions start");
+    let mut finished = Vec::new();
+    for execution in started {
+        let done = run::wait(stack, &execution.execution_arn, Duration::from_secs(300))
+            .await
+            .expect("finishes");
+        finished.push((execution, done));
+    }
+    finished.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    finished
+}
+
+/// Every current key of a bucket.
+async fn keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    run::list_keys(s3, bucket).await.expect("listing")
+}
+
+/// The bytes of an object.
+async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{bucket}/{key}: {e:?}"));
+    object
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}

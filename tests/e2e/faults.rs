@@ -1,0 +1,52 @@
+//! A transient fault is retried to success: with the Wasabi stand-in answering 503 SlowDown
+//! for longer than the SDK's own retries last, the archive step fails with
+//! `Photo.Transient`, the state machine's `Retry` runs it again, and the photo is archived.
+
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use photopipe_local::stack::{ARCHIVE, DROPBOX};
+
+use crate::{keys, process, stack};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasabi_unavailable_at_first_is_retried_to_success() {
+    let stack = stack("faults", 1).await;
+    let photo =
+        std::fs::read(photopipe_local::stack::workspace_root().join("samples/photos/lake.webp"))
+            .expect("sample");
+    // The SDK makes 3 attempts per call: 4 refusals outlast them.
+    stack.wasabi.fail_next_requests(4);
+    let results = process(&stack, vec![("photos/lake.webp".into(), photo)]).await;
+    let (started, finished) = &results[0];
+    assert_eq!(
+        finished.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        finished.error,
+        finished.cause
+    );
+    let history = stack
+        .sfn
+        .get_execution_history()
+        .execution_arn(&started.execution_arn)
+        .send()
+        .await
+        .expect("history");
+    let transient_failures = history
+        .events()
+        .iter()
+        .filter(|e| e.r#type() == &HistoryEventType::LambdaFunctionFailed)
+        .filter_map(|e| e.lambda_function_failed_event_details())
+        .filter(|d| d.error() == Some("Photo.Transient"))
+        .count();
+    assert!(
+        transient_failures >= 1,
+        "no Photo.Transient failure was retried: {:?}",
+        history.events()
+    );
+    assert_eq!(
+        keys(&stack.wasabi_s3, ARCHIVE).await,
+        vec!["lake.webp".to_owned()]
+    );
+    assert!(keys(&stack.s3, DROPBOX).await.is_empty());
+    stack.stop().await;
+}

@@ -1,0 +1,84 @@
+//! Bad input is named, quarantined with its reason and never lost: a text file named
+//! `.jpg`, an empty file and a decompression bomb each fail with `Photo.InvalidImage`, and
+//! their bytes wait under `rejected/` beside a JSON reason.
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use photopipe::model::QuarantineReason;
+use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS};
+
+use crate::{keys, process, read, stack};
+
+/// A PNG whose header claims 30000×30000 pixels, with no image data behind it.
+fn bomb() -> Vec<u8> {
+    let image = image::RgbImage::new(1, 1);
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    png[16..20].copy_from_slice(&30000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&30000u32.to_be_bytes());
+    png
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_quarantined_with_its_reason() {
+    let stack = stack("rejection", 1).await;
+    let cases = [
+        (
+            "photos/holiday/not a photo.jpg",
+            b"Dear diary, today I took no photos.".to_vec(),
+            "not a JPEG, PNG, WebP or GIF image",
+        ),
+        ("photos/empty.png", Vec::new(), "empty file"),
+        (
+            "photos/bomb.png",
+            bomb(),
+            "PNG header claims 30000×30000 = 900 MP, limit 100 MP",
+        ),
+    ];
+    let uploads = cases
+        .iter()
+        .map(|(key, bytes, _)| ((*key).to_owned(), bytes.clone()))
+        .collect();
+    let results = process(&stack, uploads).await;
+    for (key, bytes, message) in cases {
+        let (_, finished) = results.iter().find(|(s, _)| s.key == key).expect("ran");
+        assert_eq!(finished.status, ExecutionStatus::Failed, "{key}");
+        assert_eq!(
+            finished.error.as_deref(),
+            Some("Photo.InvalidImage"),
+            "{key}"
+        );
+        assert!(
+            finished
+                .cause
+                .as_deref()
+                .is_some_and(|c| c.contains(message)),
+            "{key}: {:?}",
+            finished.cause
+        );
+        let quarantined = format!("rejected/{}", key.strip_prefix("photos/").expect("prefix"));
+        assert_eq!(
+            read(&stack.s3, DROPBOX, &quarantined).await,
+            bytes,
+            "{key} kept byte for byte"
+        );
+        let reason: QuarantineReason = serde_json::from_slice(
+            &read(&stack.s3, DROPBOX, &format!("{quarantined}.reason.json")).await,
+        )
+        .expect("reason JSON");
+        assert_eq!(
+            (reason.source_key.as_str(), reason.error.as_str()),
+            (key, "Photo.InvalidImage")
+        );
+        assert!(reason.cause.contains(message), "{}", reason.cause);
+    }
+    let left = keys(&stack.s3, DROPBOX).await;
+    assert!(
+        left.iter().all(|k| k.starts_with("rejected/")),
+        "originals left under photos/: {left:?}"
+    );
+    assert!(keys(&stack.s3, THUMBNAILS).await.is_empty());
+    assert!(keys(&stack.wasabi_s3, ARCHIVE).await.is_empty());
+    stack.stop().await;
+}
