@@ -56,7 +56,7 @@ impl PipelineError {
         }
     }
 
-    /// Every error name, for checks that the state machine names nothing else.
+    /// Every error name, for the check that the state machine names nothing else.
     pub const ALL_NAMES: [&'static str; 9] = [
         "Photo.InvalidImage",
         "Photo.UnsupportedFormat",
@@ -68,11 +68,6 @@ impl PipelineError {
         "Photo.Transient",
         "Photo.Configuration",
     ];
-
-    /// Bad input: the original is quarantined and the run fails for good.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::InvalidImage(_) | Self::UnsupportedFormat(_))
-    }
 
     /// Classifies a failed AWS SDK call by its modeled metadata (HTTP status and error code),
     /// never by message text. `what` names the call for the message, e.g.
@@ -134,3 +129,80 @@ impl From<PipelineError> for Diagnostic {
 
 /// Shorthand for results in the pipeline.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `ErrorEquals` entry of the state machine.
+    fn asl_error_names() -> Vec<String> {
+        let asl: serde_json::Value =
+            serde_json::from_str(include_str!("../../../statemachine/pipeline.asl.json"))
+                .expect("ASL is JSON");
+        let mut names = Vec::new();
+        for state in asl["States"].as_object().expect("States").values() {
+            for clause in ["Retry", "Catch"] {
+                for entry in state[clause].as_array().into_iter().flatten() {
+                    for name in entry["ErrorEquals"].as_array().expect("ErrorEquals") {
+                        names.push(name.as_str().expect("name").to_owned());
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn the_state_machine_names_only_errors_we_raise() {
+        let names = asl_error_names();
+        for name in names.iter().filter(|n| n.starts_with("Photo.")) {
+            assert!(
+                PipelineError::ALL_NAMES.contains(&name.as_str()),
+                "{name} is not a PipelineError"
+            );
+        }
+        for name in names.iter().filter(|n| !n.starts_with("Photo.")) {
+            assert!(
+                name.starts_with("Lambda."),
+                "{name}: only our errors and Lambda service errors are named"
+            );
+        }
+        for expected in [
+            "Photo.Transient",
+            "Photo.InvalidImage",
+            "Photo.UnsupportedFormat",
+            "Photo.SourceMissing",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "the state machine never handles {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_variant_has_a_listed_distinct_name() {
+        let message = String::new;
+        let variants = [
+            PipelineError::InvalidImage(message()),
+            PipelineError::UnsupportedFormat(message()),
+            PipelineError::InvalidEvent(message()),
+            PipelineError::SourceMissing(message()),
+            PipelineError::IntegrityMismatch(message()),
+            PipelineError::NotVerified(message()),
+            PipelineError::AccessDenied(message()),
+            PipelineError::Transient(message()),
+            PipelineError::Configuration(message()),
+        ];
+        let names: Vec<_> = variants.iter().map(PipelineError::error_name).collect();
+        assert_eq!(names, PipelineError::ALL_NAMES);
+        let diagnostic = Diagnostic::from(PipelineError::InvalidImage("empty file".into()));
+        assert_eq!(
+            (
+                diagnostic.error_type.as_str(),
+                diagnostic.error_message.as_str()
+            ),
+            ("Photo.InvalidImage", "empty file")
+        );
+    }
+}

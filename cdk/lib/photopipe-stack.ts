@@ -1,0 +1,30 @@
+/** The photopipe stack: wires the buckets, the functions, the state machine and the trigger. */
+import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { PipelineFunctions } from './functions';
+import { PipelineStateMachine, UploadTrigger } from './pipeline';
+import { Settings } from './settings';
+import { PhotoBuckets } from './storage';
+
+export interface PhotopipeStackProps extends StackProps {
+  readonly settings: Settings;
+}
+
+export class PhotopipeStack extends Stack {
+  constructor(scope: Construct, id: string, props: PhotopipeStackProps) {
+    super(scope, id, props);
+    const buckets = new PhotoBuckets(this, 'Buckets', { noncurrentVersionDays: props.settings.noncurrentVersionDays });
+    const functions = new PipelineFunctions(this, 'Functions', {
+      dropbox: buckets.dropbox,
+      thumbnails: buckets.thumbnails,
+      settings: props.settings,
+    });
+    const pipeline = new PipelineStateMachine(this, 'Pipeline', functions);
+    const trigger = new UploadTrigger(this, 'Trigger', { dropbox: buckets.dropbox, stateMachine: pipeline.stateMachine });
+
+    new CfnOutput(this, 'DropboxBucket', { value: buckets.dropbox.bucketName, description: 'Upload photos under photos/' });
+    new CfnOutput(this, 'ThumbnailsBucket', { value: buckets.thumbnails.bucketName });
+    new CfnOutput(this, 'StateMachineArn', { value: pipeline.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: trigger.deadLetters.queueUrl });
+  }
+}

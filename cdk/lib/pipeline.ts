@@ -1,0 +1,101 @@
+/**
+ * The state machine, loaded from `statemachine/pipeline.asl.json` (the definition the local
+ * run executes too) with its function ARNs substituted, and the EventBridge rule that starts
+ * it for every upload under `photos/` of the dropbox.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { PHOTOS_PREFIX } from './functions';
+
+export const DEFINITION_FILE = path.join(__dirname, '..', '..', 'statemachine', 'pipeline.asl.json');
+
+export interface PipelineStateMachineProps {
+  readonly validate: lambda.IFunction;
+  readonly thumbnail: lambda.IFunction;
+  readonly archive: lambda.IFunction;
+  readonly cleanup: lambda.IFunction;
+}
+
+export class PipelineStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+
+  constructor(scope: Construct, id: string, props: PipelineStateMachineProps) {
+    super(scope, id);
+    const functions = [props.validate, props.thumbnail, props.archive, props.cleanup];
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromString(readFileSync(DEFINITION_FILE, 'utf8')),
+      definitionSubstitutions: {
+        ValidateFunctionArn: props.validate.functionArn,
+        ThumbnailFunctionArn: props.thumbnail.functionArn,
+        ArchiveFunctionArn: props.archive.functionArn,
+        CleanupFunctionArn: props.cleanup.functionArn,
+      },
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: functions.map((fn) => fn.functionArn) }),
+    );
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Log delivery (logs:*LogDelivery*, resource *) and X-Ray segments (resource *) cannot be scoped further; AWS requires *.',
+    });
+  }
+}
+
+export interface UploadTriggerProps {
+  readonly dropbox: s3.IBucket;
+  readonly stateMachine: sfn.IStateMachine;
+}
+
+/** Object Created under `photos/` → StartExecution; events that cannot start one go to a DLQ. */
+export class UploadTrigger extends Construct {
+  readonly rule: events.Rule;
+  readonly deadLetters: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: UploadTriggerProps) {
+    super(scope, id);
+    this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetters).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the upload rule.',
+    });
+    this.rule = new events.Rule(this, 'ObjectCreated', {
+      description: 'Starts the photopipe state machine for every upload under photos/ of the dropbox',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [props.dropbox.bucketName] },
+          object: { key: events.Match.prefix(PHOTOS_PREFIX) },
+        },
+      },
+    });
+    this.rule.addTarget(
+      new targets.SfnStateMachine(props.stateMachine, {
+        deadLetterQueue: this.deadLetters,
+        retryAttempts: 185,
+        maxEventAge: Duration.hours(24),
+      }),
+    );
+  }
+}

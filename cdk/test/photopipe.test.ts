@@ -1,0 +1,175 @@
+import { readFileSync } from 'node:fs';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { PhotopipeStack } from '../lib/photopipe-stack';
+import { DEFINITION_FILE } from '../lib/pipeline';
+import { DEFAULT_SETTINGS, parseSettings } from '../lib/settings';
+
+/** The feature flags and settings of `cdk.json`, as the CLI would pass them. */
+const cdkContext = JSON.parse(readFileSync(`${__dirname}/../cdk.json`, 'utf8')).context;
+
+/** Synthesises like the CLI, without building the Rust functions (bundling skipped). */
+function synth(settings = DEFAULT_SETTINGS, nag = false): Template {
+  const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
+  if (nag) {
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  }
+  const stack = new PhotopipeStack(app, 'Test', { settings });
+  if (nag) {
+    app.synth();
+  }
+  return Template.fromStack(stack);
+}
+
+const template = synth();
+const definition = readFileSync(DEFINITION_FILE, 'utf8');
+
+/** The logical id of the one function whose handler binary is `name`. */
+function functionId(name: string): string {
+  const found = Object.entries(template.findResources('AWS::Lambda::Function', { Properties: { Description: `photopipe ${name} step` } }));
+  expect(found).toHaveLength(1);
+  return found[0][0];
+}
+
+describe('buckets', () => {
+  test('the dropbox is versioned, private, TLS-only and sends events to EventBridge without a custom resource', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' })]),
+      },
+    });
+    expect(template.findResources('Custom::S3BucketNotifications')).toEqual({});
+    expect(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: Match.stringLikeRegexp('python') } })).toEqual({});
+  });
+
+  test('buckets survive a stack deletion', () => {
+    for (const bucket of Object.values(template.findResources('AWS::S3::Bucket'))) {
+      expect(bucket.DeletionPolicy).toBe('Retain');
+    }
+  });
+});
+
+describe('functions', () => {
+  test('four Rust functions on provided.al2023 for ARM64', () => {
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023', Architectures: ['arm64'] }, 4);
+  });
+
+  test('settings reach the functions as environment variables', () => {
+    const settings = parseSettings({ thumbnailWidth: 320, thumbnailHeight: 200, thumbnailQuality: 70, wasabiBucket: 'my-archive' });
+    const custom = synth(settings);
+    custom.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'photopipe thumbnail step',
+      Environment: { Variables: Match.objectLike({ THUMBNAIL_WIDTH: '320', THUMBNAIL_HEIGHT: '200', THUMBNAIL_QUALITY: '70' }) },
+    });
+    custom.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'photopipe archive step',
+      Environment: {
+        Variables: Match.objectLike({
+          WASABI_BUCKET: 'my-archive',
+          WASABI_ENDPOINT: 'https://s3.eu-central-2.wasabisys.com',
+          WASABI_SECRET_NAME: 'demo/wasabi/access',
+        }),
+      },
+    });
+  });
+
+  test('only cleanup may delete, and only uploads under photos/', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const deleters = Object.entries(policies).filter(([, policy]) => JSON.stringify(policy).includes('s3:DeleteObject'));
+    expect(deleters.map(([id]) => id)).toEqual([expect.stringMatching(/CleanupAccess/)]);
+    const statement = deleters[0][1].Properties.PolicyDocument.Statement.find((s: { Action: string[] }) => s.Action.includes('s3:DeleteObject'));
+    expect(JSON.stringify(statement.Resource)).toContain('/photos/*');
+    expect(JSON.stringify(policies)).not.toMatch(/"s3:\*"|"s3:DeleteObjectVersion"/);
+  });
+
+  test('only archive and cleanup read the Wasabi secret', () => {
+    const readers = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) =>
+      JSON.stringify(policy).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(readers.map(([id]) => id).sort()).toEqual([expect.stringMatching(/ArchiveRole/), expect.stringMatching(/CleanupRole/)]);
+  });
+});
+
+describe('state machine', () => {
+  test('is STANDARD, logs everything and is traced', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  test('every ${...} in the ASL file has a substitution, each naming one of our functions', () => {
+    const placeholders = [...new Set([...definition.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort();
+    expect(placeholders).toEqual(['ArchiveFunctionArn', 'CleanupFunctionArn', 'ThumbnailFunctionArn', 'ValidateFunctionArn']);
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    const substitutions = machine.Properties.DefinitionSubstitutions;
+    expect(Object.keys(substitutions).sort()).toEqual(placeholders);
+    for (const name of ['validate', 'thumbnail', 'archive', 'cleanup']) {
+      const key = `${name[0].toUpperCase()}${name.slice(1)}FunctionArn`;
+      expect(substitutions[key]).toEqual({ 'Fn::GetAtt': [functionId(name), 'Arn'] });
+    }
+  });
+
+  test('the definition is inlined from statemachine/pipeline.asl.json', () => {
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    expect(machine.Properties.DefinitionString).toBe(definition);
+  });
+
+  test('may invoke exactly the four functions', () => {
+    const invoke = Object.values(template.findResources('AWS::IAM::Policy'))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
+      .filter((statement: { Action: string | string[] }) => [statement.Action].flat().includes('lambda:InvokeFunction'));
+    expect(invoke).toHaveLength(1);
+    const resources = invoke[0].Resource.map((r: { 'Fn::GetAtt': string[] }) => r['Fn::GetAtt'][0]).sort();
+    expect(resources).toEqual(['validate', 'thumbnail', 'archive', 'cleanup'].map(functionId).sort());
+  });
+});
+
+describe('trigger', () => {
+  test('Object Created under photos/ of the dropbox starts the state machine, with a dead-letter queue', () => {
+    const [dropboxId] = Object.keys(template.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }));
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.s3'],
+        'detail-type': ['Object Created'],
+        detail: { bucket: { name: [{ Ref: dropboxId }] }, object: { key: [{ prefix: 'photos/' }] } },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('StateMachine') },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeadLetters'), 'Arn'] } },
+          RetryPolicy: { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 },
+        }),
+      ],
+    });
+  });
+});
+
+describe('settings', () => {
+  test('defaults apply when the context is absent, and cdk.json states them', () => {
+    expect(parseSettings(undefined)).toEqual(DEFAULT_SETTINGS);
+    expect(parseSettings(cdkContext.photopipe)).toEqual(DEFAULT_SETTINGS);
+  });
+
+  test.each([
+    [{ thumbnailWidth: 0 }, /thumbnailWidth must be a whole number from 1 to 8192, got 0/],
+    [{ thumbnailQuality: 101 }, /thumbnailQuality must be a whole number from 1 to 100/],
+    [{ thumbnailHeight: '256' }, /thumbnailHeight must be a whole number/],
+    [{ wasabiEndpoint: 'http://s3.wasabisys.com' }, /wasabiEndpoint must be an https:\/\/ endpoint URL/],
+    [{ wasabiBucket: 'Bad_Bucket' }, /wasabiBucket must be a valid bucket name/],
+    [{ thumbnailSize: 256 }, /unknown photopipe setting\(s\): thumbnailSize/],
+  ])('%j is refused at synth time', (raw, message) => {
+    expect(() => parseSettings(raw)).toThrow(message);
+  });
+});
+
+describe('cdk-nag', () => {
+  test('AWS Solutions checks pass, every acknowledgement with a reason', () => {
+    expect(() => synth(DEFAULT_SETTINGS, true)).not.toThrow();
+  });
+});
