@@ -82,9 +82,7 @@ export class PipelineFunctions extends Construct {
       memorySize: 1024,
       environment: {
         THUMBNAILS_BUCKET: thumbnails.bucketName,
-        THUMBNAIL_WIDTH: `${settings.thumbnailWidth}`,
-        THUMBNAIL_HEIGHT: `${settings.thumbnailHeight}`,
-        THUMBNAIL_QUALITY: `${settings.thumbnailQuality}`,
+        THUMBNAIL_RENDITIONS: settings.thumbnailRenditions.join(','),
         MAX_BYTES: `${settings.maxBytes}`,
         MAX_PIXELS: `${settings.maxPixels}`,
       },

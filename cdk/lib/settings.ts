@@ -13,11 +13,11 @@ export interface Settings {
   readonly wasabiBucket: string;
   /** Secrets Manager secret holding `{"WASABI_ACCESS": …, "WASABI_SECRET": …}`. */
   readonly wasabiSecretName: string;
-  /** Thumbnail box, in pixels. */
-  readonly thumbnailWidth: number;
-  readonly thumbnailHeight: number;
-  /** JPEG quality of thumbnails, 1–100. */
-  readonly thumbnailQuality: number;
+  /**
+   * The thumbnails made of every photo, each `WxH[:fit|fill][:jpeg|png|webp][:qNN][:upscale]`
+   * (default fit, JPEG, quality 80, never upscaled); the first is the one reports show.
+   */
+  readonly thumbnailRenditions: string[];
   /** Largest original accepted, in bytes. */
   readonly maxBytes: number;
   /** Largest original accepted, in pixels (width × height). */
@@ -31,9 +31,7 @@ export const DEFAULT_SETTINGS: Settings = {
   wasabiEndpoint: 'https://s3.eu-central-2.wasabisys.com',
   wasabiBucket: 'photopipe-archive',
   wasabiSecretName: 'demo/wasabi/access',
-  thumbnailWidth: 256,
-  thumbnailHeight: 256,
-  thumbnailQuality: 80,
+  thumbnailRenditions: ['256x256'],
   maxBytes: 64 * 1024 * 1024,
   maxPixels: 100_000_000,
   noncurrentVersionDays: 30,
@@ -56,9 +54,7 @@ export function parseSettings(raw: unknown): Settings {
       throw new Error(`photopipe setting ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
     }
   };
-  integer('thumbnailWidth', 1, 8192);
-  integer('thumbnailHeight', 1, 8192);
-  integer('thumbnailQuality', 1, 100);
+  checkRenditions(settings.thumbnailRenditions);
   integer('maxBytes', 1, 5 * 1024 ** 3);
   integer('maxPixels', 1, 1_000_000_000);
   integer('noncurrentVersionDays', 1, 3650);
@@ -73,4 +69,44 @@ export function parseSettings(raw: unknown): Settings {
   text('wasabiBucket', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a valid bucket name');
   text('wasabiSecretName', /^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret name');
   return settings;
+}
+
+/**
+ * Checks rendition specs as the thumbnail function parses them (`Rendition::from_str` and
+ * `ThumbnailSettings::from_str` in functions/photopipe/src/config.rs).
+ */
+function checkRenditions(specs: unknown): void {
+  if (!Array.isArray(specs) || specs.length === 0) {
+    throw new Error('photopipe setting thumbnailRenditions must be a non-empty list of rendition specs');
+  }
+  const places = new Set<string>();
+  for (const spec of specs) {
+    const fail = (why: string) => {
+      throw new Error(
+        `photopipe thumbnail rendition ${JSON.stringify(spec)}: ${why} (expected WxH[:fit|fill][:jpeg|png|webp][:qNN][:upscale])`,
+      );
+    };
+    if (typeof spec !== 'string') fail('not a string');
+    const [size, ...options] = (spec as string).trim().split(':');
+    const box = /^(\d+)x(\d+)$/.exec(size);
+    if (!box) fail('no WxH box');
+    const [width, height] = [Number(box![1]), Number(box![2])];
+    if (width < 1 || width > 8192 || height < 1 || height > 8192) fail('the box must be between 1x1 and 8192x8192');
+    let mode = 'fit';
+    let format = 'jpg';
+    let upscale = false;
+    for (const option of options) {
+      if (option === 'fit' || option === 'fill') mode = option;
+      else if (option === 'jpeg' || option === 'jpg') format = 'jpg';
+      else if (option === 'png' || option === 'webp') format = option;
+      else if (option === 'upscale') upscale = true;
+      else if (/^q\d+$/.test(option)) {
+        const quality = Number(option.slice(1));
+        if (quality < 1 || quality > 100) fail('quality must be 1-100');
+      } else fail(`unknown option ${JSON.stringify(option)}`);
+    }
+    const place = `${width}x${height}${mode === 'fill' ? '-fill' : ''}${upscale ? '-up' : ''}.${format}`;
+    if (places.has(place)) fail(`another rendition already writes ${place}`);
+    places.add(place);
+  }
 }

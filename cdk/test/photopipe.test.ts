@@ -59,11 +59,11 @@ describe('functions', () => {
   });
 
   test('settings reach the functions as environment variables', () => {
-    const settings = parseSettings({ thumbnailWidth: 320, thumbnailHeight: 200, thumbnailQuality: 70, wasabiBucket: 'my-archive' });
+    const settings = parseSettings({ thumbnailRenditions: ['320x200:q70', '1024x1024:fill:webp'], wasabiBucket: 'my-archive' });
     const custom = synth(settings);
     custom.hasResourceProperties('AWS::Lambda::Function', {
       Description: 'photopipe thumbnail step',
-      Environment: { Variables: Match.objectLike({ THUMBNAIL_WIDTH: '320', THUMBNAIL_HEIGHT: '200', THUMBNAIL_QUALITY: '70' }) },
+      Environment: { Variables: Match.objectLike({ THUMBNAIL_RENDITIONS: '320x200:q70,1024x1024:fill:webp' }) },
     });
     custom.hasResourceProperties('AWS::Lambda::Function', {
       Description: 'photopipe archive step',
@@ -157,9 +157,12 @@ describe('settings', () => {
   });
 
   test.each([
-    [{ thumbnailWidth: 0 }, /thumbnailWidth must be a whole number from 1 to 8192, got 0/],
-    [{ thumbnailQuality: 101 }, /thumbnailQuality must be a whole number from 1 to 100/],
-    [{ thumbnailHeight: '256' }, /thumbnailHeight must be a whole number/],
+    [{ thumbnailRenditions: ['0x256'] }, /rendition "0x256": the box must be between 1x1 and 8192x8192/],
+    [{ thumbnailRenditions: ['256x256:q101'] }, /rendition "256x256:q101": quality must be 1-100/],
+    [{ thumbnailRenditions: ['256x256:gif'] }, /unknown option "gif"/],
+    [{ thumbnailRenditions: ['256x256', '256x256:q90'] }, /another rendition already writes 256x256.jpg/],
+    [{ thumbnailRenditions: [] }, /thumbnailRenditions must be a non-empty list/],
+    [{ maxPixels: 0 }, /maxPixels must be a whole number from 1/],
     [{ wasabiEndpoint: 'http://s3.wasabisys.com' }, /wasabiEndpoint must be an https:\/\/ endpoint URL/],
     [{ wasabiBucket: 'Bad_Bucket' }, /wasabiBucket must be a valid bucket name/],
     [{ thumbnailSize: 256 }, /unknown photopipe setting\(s\): thumbnailSize/],

@@ -1,15 +1,47 @@
 //! `photopipe-local`: runs a folder of photos through the real pipeline on this machine and
-//! writes `report.json` and the buckets' final contents to the output folder.
+//! writes `report.json` and the buckets' final contents to the output folder; or, with
+//! `thumbnail`, runs only the imaging engine on some files, to try settings.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use photopipe::config::{InputLimits, ThumbnailSettings};
 use photopipe_local::run::{self, Report};
 use photopipe_local::stack::{LocalStack, StackOptions, workspace_root};
 
 /// Run photos through the photopipe pipeline locally.
 #[derive(Debug, Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make thumbnails of some files with the engine the pipeline uses (one thread), and
+    /// print what each took.
+    Thumbnail(ThumbnailArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ThumbnailArgs {
+    /// Comma-separated renditions, `WxH[:fit|fill][:jpeg|png|webp][:qNN][:upscale]`.
+    #[arg(long, default_value = "256x256")]
+    renditions: ThumbnailSettings,
+    /// Where the thumbnails go, as `<DIR>/<rendition folder>/<file name>.<ext>`.
+    #[arg(long, default_value = "out/thumbnails")]
+    out: PathBuf,
+    /// Image files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Folder of photos; every file is uploaded under `photos/` with its relative path
     /// [default: samples/photos].
@@ -21,16 +53,35 @@ struct Args {
     /// Instances of each Lambda function.
     #[arg(long, default_value_t = 2)]
     instances: usize,
+    /// The thumbnail function's renditions (`THUMBNAIL_RENDITIONS`) [default: 256x256].
+    #[arg(long)]
+    renditions: Option<ThumbnailSettings>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Thumbnail(args)) => thumbnail(&args),
+        None => tokio::runtime::Runtime::new()?.block_on(run_pipeline(cli.run)),
+    }
+}
+
+async fn run_pipeline(args: Args) -> anyhow::Result<()> {
     let photos = args
         .photos
         .unwrap_or_else(|| workspace_root().join("samples/photos"));
     let mut options = StackOptions::for_workspace(args.out.join("logs"))?;
     options.instances = args.instances;
+    if let Some(renditions) = &args.renditions {
+        let specs: Vec<String> = renditions
+            .renditions
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        options
+            .function_env
+            .push(("THUMBNAIL_RENDITIONS".into(), specs.join(",")));
+    }
     eprintln!(
         "starting the local stack (logs in {})",
         options.log_dir.display()
@@ -85,4 +136,54 @@ fn print_table(report: &Report) {
             photo.seconds
         );
     }
+}
+
+/// `photopipe-local thumbnail`: the engine alone, file by file.
+fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
+    let limits = InputLimits::default();
+    let renditions = &args.renditions.renditions;
+    let mut total_ms = 0.0;
+    for file in &args.files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let started = Instant::now();
+        let made = photopipe::imaging::inspect(&bytes, &limits).and_then(|inspection| {
+            photopipe::imaging::make_thumbnails(&bytes, &inspection, renditions, &limits)
+        });
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let name = file
+            .file_name()
+            .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
+        let thumbnails = match made {
+            Ok(thumbnails) => thumbnails,
+            Err(err) => {
+                println!("{name}\t{}\t{err}", err.error_name());
+                continue;
+            }
+        };
+        total_ms += ms;
+        let mut outputs = Vec::new();
+        for (rendition, thumb) in renditions.iter().zip(thumbnails) {
+            let path = args
+                .out
+                .join(rendition.label())
+                .join(format!("{name}.{}", rendition.format.extension()));
+            write(&path, &thumb.bytes)?;
+            outputs.push(format!(
+                "{}x{} {} B",
+                thumb.width,
+                thumb.height,
+                thumb.bytes.len()
+            ));
+        }
+        println!("{name}\t{ms:.1} ms\t{}", outputs.join("\t"));
+    }
+    println!("total\t{total_ms:.1} ms for {} files", args.files.len());
+    Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

@@ -191,7 +191,8 @@ pub async fn run(stack: &LocalStack, photos: &Path, out: &Path) -> anyhow::Resul
 
 fn photo_report(key: String, sha256: String, execution: String, finished: Finished) -> PhotoReport {
     let output = finished.output.unwrap_or_default();
-    let thumbnail = output.get("thumbnail").and_then(|t| {
+    // The first rendition is the thumbnail.
+    let thumbnail = output.pointer("/thumbnails/0").and_then(|t| {
         Some(ThumbnailReport {
             key: t.get("key")?.as_str()?.to_owned(),
             width: u32::try_from(t.get("width")?.as_u64()?).ok()?,

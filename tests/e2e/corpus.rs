@@ -76,8 +76,8 @@ async fn real_photos_are_thumbnailed_archived_and_removed() {
         );
         let output = finished.output.as_ref().expect("output");
         let (width, height) = (
-            output["thumbnail"]["width"].as_u64().expect("width"),
-            output["thumbnail"]["height"].as_u64().expect("height"),
+            output["thumbnails"][0]["width"].as_u64().expect("width"),
+            output["thumbnails"][0]["height"].as_u64().expect("height"),
         );
         assert!(
             width <= 256 && height <= 256 && width > 0 && height > 0,
@@ -87,7 +87,7 @@ async fn real_photos_are_thumbnailed_archived_and_removed() {
         let thumbnail = read(
             &stack.s3,
             THUMBNAILS,
-            output["thumbnail"]["key"].as_str().expect("key"),
+            output["thumbnails"][0]["key"].as_str().expect("key"),
         )
         .await;
         let decoded = image::load_from_memory_with_format(&thumbnail, image::ImageFormat::Jpeg)

@@ -26,7 +26,7 @@ pub async fn cleanup(clients: &Clients, request: CleanupRequest) -> Result<Clean
     match request {
         CleanupRequest::Cleanup {
             photo,
-            thumbnail,
+            thumbnails,
             archive,
         } => {
             let wasabi = clients.archive.client().await?;
@@ -35,7 +35,7 @@ pub async fn cleanup(clients: &Clients, request: CleanupRequest) -> Result<Clean
                 &wasabi,
                 &clients.thumbnails_bucket,
                 &photo,
-                &thumbnail,
+                &thumbnails,
                 &archive,
             )
             .await;
@@ -55,25 +55,16 @@ async fn remove_archived(
     wasabi: &Client,
     thumbnails_bucket: &str,
     photo: &Photo,
-    thumbnail: &ThumbnailRecord,
+    thumbnails: &[ThumbnailRecord],
     archive: &ArchiveRecord,
 ) -> Result<CleanupOutcome> {
-    if thumbnail.bucket != thumbnails_bucket {
-        return Err(PipelineError::NotVerified(format!(
-            "thumbnail is in {}, expected the thumbnails bucket {thumbnails_bucket}",
-            thumbnail.bucket
-        )));
+    if thumbnails.is_empty() {
+        return Err(PipelineError::NotVerified(
+            "the thumbnail step recorded no thumbnail".into(),
+        ));
     }
-    let head = s3::head(s3, thumbnails_bucket, &thumbnail.key).await?;
-    if head
-        .as_ref()
-        .and_then(|h| s3::metadata(h, meta::SOURCE_SHA256))
-        != Some(photo.sha256.as_str())
-    {
-        return Err(PipelineError::NotVerified(format!(
-            "no thumbnail of these bytes at s3://{thumbnails_bucket}/{}",
-            thumbnail.key
-        )));
+    for thumbnail in thumbnails {
+        verify_thumbnail(s3, thumbnails_bucket, thumbnail, photo).await?;
     }
     if archive.sha256 != photo.sha256 {
         return Err(PipelineError::IntegrityMismatch(format!(
@@ -98,6 +89,33 @@ async fn remove_archived(
         result: result.into(),
         quarantine_key: None,
     })
+}
+
+/// A thumbnail of these very bytes is at the recorded key of the thumbnails bucket.
+async fn verify_thumbnail(
+    s3: &Client,
+    thumbnails_bucket: &str,
+    thumbnail: &ThumbnailRecord,
+    photo: &Photo,
+) -> Result<()> {
+    if thumbnail.bucket != thumbnails_bucket {
+        return Err(PipelineError::NotVerified(format!(
+            "thumbnail is in {}, expected the thumbnails bucket {thumbnails_bucket}",
+            thumbnail.bucket
+        )));
+    }
+    let head = s3::head(s3, thumbnails_bucket, &thumbnail.key).await?;
+    if head
+        .as_ref()
+        .and_then(|h| s3::metadata(h, meta::SOURCE_SHA256))
+        != Some(photo.sha256.as_str())
+    {
+        return Err(PipelineError::NotVerified(format!(
+            "no thumbnail of these bytes at s3://{thumbnails_bucket}/{}",
+            thumbnail.key
+        )));
+    }
+    Ok(())
 }
 
 async fn quarantine(
@@ -282,9 +300,16 @@ mod tests {
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &original, &delete]);
         let (t, a) = records();
-        let outcome = remove_archived(&s3, &archived(BYTES), "thumbs", &photo(), &t, &a)
-            .await
-            .expect("removed");
+        let outcome = remove_archived(
+            &s3,
+            &archived(BYTES),
+            "thumbs",
+            &photo(),
+            std::slice::from_ref(&t),
+            &a,
+        )
+        .await
+        .expect("removed");
         assert_eq!(outcome.result, "removed");
         assert_eq!(delete.num_calls(), 1);
     }
@@ -296,9 +321,16 @@ mod tests {
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &delete]);
         let (t, a) = records();
-        let err = remove_archived(&s3, &archived(b"bit rot"), "thumbs", &photo(), &t, &a)
-            .await
-            .expect_err("kept");
+        let err = remove_archived(
+            &s3,
+            &archived(b"bit rot"),
+            "thumbs",
+            &photo(),
+            std::slice::from_ref(&t),
+            &a,
+        )
+        .await
+        .expect_err("kept");
         assert_eq!(err.error_name(), "Photo.IntegrityMismatch");
         assert_eq!(delete.num_calls(), 0);
     }
@@ -311,9 +343,16 @@ mod tests {
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &delete]);
         let (t, a) = records();
-        let err = remove_archived(&s3, &archived(BYTES), "thumbs", &photo(), &t, &a)
-            .await
-            .expect_err("kept");
+        let err = remove_archived(
+            &s3,
+            &archived(BYTES),
+            "thumbs",
+            &photo(),
+            std::slice::from_ref(&t),
+            &a,
+        )
+        .await
+        .expect_err("kept");
         assert_eq!(err.error_name(), "Photo.NotVerified");
         assert_eq!(delete.num_calls(), 0);
     }

@@ -1,6 +1,7 @@
 //! The imaging engine: recognise an image by its bytes, check its header against the limits
-//! before decoding anything, decode it at the smallest size a thumbnail needs (JPEG DCT
-//! scaling), resize with Lanczos3, turn it upright and encode a metadata-free JPEG.
+//! before decoding anything, decode it once at the smallest size its renditions need (JPEG
+//! DCT scaling), then for each rendition crop and resize with Lanczos3, turn it upright,
+//! convert an embedded colour profile to sRGB and encode it without metadata.
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,7 +11,7 @@ use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{InputLimits, ThumbnailSettings};
+use crate::config::{FitMode, InputLimits, OutputFormat, Rendition};
 use crate::error::{PipelineError, Result};
 
 /// The formats we accept as originals.
@@ -233,6 +234,8 @@ fn megapixels(pixels: u64) -> String {
 pub struct Decoded {
     pub pixels: Pixels,
     pub orientation: Orientation,
+    /// The embedded ICC profile, if any.
+    pub icc: Option<Vec<u8>>,
 }
 
 /// 8-bit pixels: grey stays grey, everything else becomes RGB (alpha over white).
@@ -251,19 +254,18 @@ impl Pixels {
     }
 }
 
-/// Decodes the image so that, once turned upright, it is at least `min_width`×`min_height`
-/// where the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size.
-/// `min_*` are in the upright frame. Every decoder failure, a panic included, becomes
-/// `Photo.InvalidImage`.
+/// Decodes the image at the smallest size every rendition can still be made from, where
+/// the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size. With no
+/// renditions it decodes as small as it can, which still reads all the image data. Every
+/// decoder failure, a panic included, becomes `Photo.InvalidImage`.
 pub fn decode(
     bytes: &[u8],
     inspection: &Inspection,
-    min_width: u32,
-    min_height: u32,
+    renditions: &[Rendition],
     limits: &InputLimits,
 ) -> Result<Decoded> {
     guarded(inspection.format, || match inspection.format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, min_width, min_height),
+        ImageFormat::Jpeg => decode_jpeg(bytes, renditions),
         other => decode_generic(bytes, other, limits),
     })
 }
@@ -287,7 +289,7 @@ fn swaps_axes(orientation: Orientation) -> bool {
     )
 }
 
-fn decode_jpeg(bytes: &[u8], min_width: u32, min_height: u32) -> Result<Decoded> {
+fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
     let corrupt =
         |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
@@ -296,11 +298,15 @@ fn decode_jpeg(bytes: &[u8], min_width: u32, min_height: u32) -> Result<Decoded>
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
-    let (want_w, want_h) = if swaps_axes(orientation) {
-        (min_height, min_width)
-    } else {
-        (min_width, min_height)
-    };
+    let icc = decoder.icc_profile();
+    let header = decoder
+        .info()
+        .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
+    let (width, height) = (u32::from(header.width), u32::from(header.height));
+    let (want_w, want_h) = renditions
+        .iter()
+        .map(|rendition| source_size_needed(width, height, orientation, rendition))
+        .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)));
     let clamp = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
     decoder
         .scale(clamp(want_w), clamp(want_h))
@@ -329,6 +335,7 @@ fn decode_jpeg(bytes: &[u8], min_width: u32, min_height: u32) -> Result<Decoded>
     Ok(Decoded {
         pixels,
         orientation,
+        icc,
     })
 }
 
@@ -357,10 +364,12 @@ fn decode_generic(bytes: &[u8], format: ImageFormat, limits: &InputLimits) -> Re
     decode_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).min(1 << 30));
     decoder.set_limits(decode_limits).map_err(failed)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
     let image = DynamicImage::from_decoder(decoder).map_err(failed)?;
     Ok(Decoded {
         pixels: flatten(image),
         orientation,
+        icc,
     })
 }
 
@@ -391,7 +400,8 @@ fn flatten(image: DynamicImage) -> Pixels {
 /// A finished thumbnail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thumbnail {
-    pub jpeg: Vec<u8>,
+    /// The encoded file, in the rendition's format.
+    pub bytes: Vec<u8>,
     pub width: u32,
     pub height: u32,
 }
@@ -399,69 +409,186 @@ pub struct Thumbnail {
 /// The largest size at most `box_w`×`box_h` with the aspect ratio of `width`×`height`,
 /// never larger than the image itself.
 pub fn fit_inside(width: u32, height: u32, box_w: u32, box_h: u32) -> (u32, u32) {
-    if width <= box_w && height <= box_h {
-        return (width, height);
-    }
-    let scale = f64::min(
-        f64::from(box_w) / f64::from(width),
-        f64::from(box_h) / f64::from(height),
-    );
-    let scaled = |v: u32| ((f64::from(v) * scale).round() as u32).clamp(1, u32::MAX);
-    (scaled(width).min(box_w), scaled(height).min(box_h))
+    plan(width, height, box_w, box_h, FitMode::Fit, false).size
 }
 
-/// Makes the thumbnail of an inspected original: fit inside the box, upright, no metadata.
-pub fn make_thumbnail(
+/// What a rendition takes from a `width`×`height` image (a crop, in source pixels) and the
+/// size it scales that to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Left, top, width, height.
+    pub crop: (f64, f64, f64, f64),
+    pub size: (u32, u32),
+}
+
+/// Plans a rendition in the image's own frame (`box_*` already turned with the image).
+pub fn plan(width: u32, height: u32, box_w: u32, box_h: u32, mode: FitMode, upscale: bool) -> Plan {
+    let (w, h, bw, bh) = (
+        f64::from(width),
+        f64::from(height),
+        f64::from(box_w),
+        f64::from(box_h),
+    );
+    let round = |v: f64| (v.round() as u32).max(1);
+    match mode {
+        FitMode::Fit => {
+            let scale = f64::min(bw / w, bh / h);
+            let size = if scale >= 1.0 && !upscale {
+                (width, height)
+            } else {
+                (round(w * scale).min(box_w), round(h * scale).min(box_h))
+            };
+            Plan {
+                crop: (0.0, 0.0, w, h),
+                size,
+            }
+        }
+        FitMode::Fill => {
+            // The largest centred region with the box's aspect ratio.
+            let (crop_w, crop_h) = if w * bh > h * bw {
+                (h * bw / bh, h)
+            } else {
+                (w, w * bh / bw)
+            };
+            let crop = ((w - crop_w) / 2.0, (h - crop_h) / 2.0, crop_w, crop_h);
+            let size = if crop_w >= bw || upscale {
+                (box_w, box_h)
+            } else {
+                (round(crop_w).min(box_w), round(crop_h).min(box_h))
+            };
+            Plan { crop, size }
+        }
+    }
+}
+
+/// The box of a rendition in the stored (not yet upright) frame of the image.
+fn stored_box(rendition: &Rendition, orientation: Orientation) -> (u32, u32) {
+    if swaps_axes(orientation) {
+        (rendition.height, rendition.width)
+    } else {
+        (rendition.width, rendition.height)
+    }
+}
+
+/// How large the whole (stored) image must be decoded for `rendition` to lose nothing.
+fn source_size_needed(
+    width: u32,
+    height: u32,
+    orientation: Orientation,
+    rendition: &Rendition,
+) -> (u32, u32) {
+    let (box_w, box_h) = stored_box(rendition, orientation);
+    let plan = plan(
+        width,
+        height,
+        box_w,
+        box_h,
+        rendition.mode,
+        rendition.upscale,
+    );
+    let scale = f64::from(plan.size.0) / plan.crop.2;
+    let needed = |v: u32| (f64::from(v) * scale).ceil() as u32;
+    (needed(width), needed(height))
+}
+
+/// Makes every rendition of an inspected original from one decode: resized, upright,
+/// converted to sRGB, with no metadata.
+pub fn make_thumbnails(
     bytes: &[u8],
     inspection: &Inspection,
-    settings: &ThumbnailSettings,
+    renditions: &[Rendition],
     limits: &InputLimits,
-) -> Result<Thumbnail> {
-    let decoded = decode(bytes, inspection, settings.width, settings.height, limits)?;
-    let (src_w, src_h) = decoded.pixels.dimensions();
-    // Fit in the decoded (not yet upright) frame: turn the box with the image.
-    let (box_w, box_h) = if swaps_axes(decoded.orientation) {
-        (settings.height, settings.width)
-    } else {
-        (settings.width, settings.height)
+) -> Result<Vec<Thumbnail>> {
+    let decoded = decode(bytes, inspection, renditions, limits)?;
+    let to_srgb = match &decoded.pixels {
+        Pixels::Rgb(_) => decoded.icc.as_deref().and_then(srgb_transform),
+        Pixels::Gray(_) => None,
     };
-    let (dst_w, dst_h) = fit_inside(src_w, src_h, box_w, box_h);
-    let resized = resize(decoded.pixels, dst_w, dst_h)?;
-    let mut image = match resized {
+    renditions
+        .iter()
+        .map(|rendition| render(&decoded, rendition, to_srgb.as_deref()))
+        .collect()
+}
+
+type SrgbTransform = dyn moxcms::TransformExecutor<u8> + Send + Sync;
+
+/// A transform from an embedded RGB profile to sRGB; `None` for a profile that does not
+/// parse or is not RGB (the pixels are then taken as sRGB, as browsers do).
+fn srgb_transform(icc: &[u8]) -> Option<std::sync::Arc<SrgbTransform>> {
+    let source = moxcms::ColorProfile::new_from_slice(icc).ok()?;
+    let transform = source
+        .create_transform_8bit(
+            moxcms::Layout::Rgb,
+            &moxcms::ColorProfile::new_srgb(),
+            moxcms::Layout::Rgb,
+            moxcms::TransformOptions::default(),
+        )
+        .ok()?;
+    Some(transform)
+}
+
+fn render(
+    decoded: &Decoded,
+    rendition: &Rendition,
+    to_srgb: Option<&SrgbTransform>,
+) -> Result<Thumbnail> {
+    let (src_w, src_h) = decoded.pixels.dimensions();
+    let (box_w, box_h) = stored_box(rendition, decoded.orientation);
+    let plan = plan(
+        src_w,
+        src_h,
+        box_w,
+        box_h,
+        rendition.mode,
+        rendition.upscale,
+    );
+    let mut image = match resize(&decoded.pixels, &plan)? {
         Pixels::Gray(gray) => DynamicImage::ImageLuma8(gray),
         Pixels::Rgb(rgb) => DynamicImage::ImageRgb8(rgb),
     };
     image.apply_orientation(decoded.orientation);
-    let mut jpeg = Vec::new();
-    image
-        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-            &mut jpeg,
-            settings.quality,
-        ))
-        .map_err(|e| PipelineError::InvalidImage(format!("thumbnail encoding failed: {e}")))?;
+    if let (Some(transform), DynamicImage::ImageRgb8(rgb)) = (to_srgb, &mut image) {
+        let source = rgb.as_raw().clone();
+        transform.transform(&source, rgb).map_err(|e| {
+            PipelineError::InvalidImage(format!("colour conversion to sRGB failed: {e:?}"))
+        })?;
+    }
+    let mut bytes = Vec::new();
+    let encoded = match rendition.format {
+        OutputFormat::Jpeg => image.write_with_encoder(
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, rendition.quality),
+        ),
+        OutputFormat::Png => {
+            image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
+        }
+        OutputFormat::Webp => {
+            image.write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut bytes))
+        }
+    };
+    encoded.map_err(|e| PipelineError::InvalidImage(format!("thumbnail encoding failed: {e}")))?;
     Ok(Thumbnail {
-        jpeg,
+        bytes,
         width: image.width(),
         height: image.height(),
     })
 }
 
-fn resize(pixels: Pixels, width: u32, height: u32) -> Result<Pixels> {
-    if pixels.dimensions() == (width, height) {
-        return Ok(pixels);
-    }
+fn resize(pixels: &Pixels, plan: &Plan) -> Result<Pixels> {
     let (src_w, src_h) = pixels.dimensions();
+    let (width, height) = plan.size;
     let (buffer, pixel_type) = match pixels {
-        Pixels::Gray(gray) => (gray.into_raw(), fr::PixelType::U8),
-        Pixels::Rgb(rgb) => (rgb.into_raw(), fr::PixelType::U8x3),
+        Pixels::Gray(gray) => (gray.as_raw(), fr::PixelType::U8),
+        Pixels::Rgb(rgb) => (rgb.as_raw(), fr::PixelType::U8x3),
     };
     let internal =
         |e: &dyn std::fmt::Display| PipelineError::InvalidImage(format!("resize failed: {e}"));
-    let src = fr::images::Image::from_vec_u8(src_w, src_h, buffer, pixel_type)
-        .map_err(|e| internal(&e))?;
+    let src =
+        fr::images::ImageRef::new(src_w, src_h, buffer, pixel_type).map_err(|e| internal(&e))?;
     let mut dst = fr::images::Image::new(width, height, pixel_type);
-    let options =
-        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    let (left, top, crop_w, crop_h) = plan.crop;
+    let options = fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
+        .crop(left, top, crop_w, crop_h);
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| internal(&e))?;
@@ -478,6 +605,17 @@ fn resize(pixels: Pixels, width: u32, height: u32) -> Result<Pixels> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One rendition of an original.
+    fn one(
+        bytes: &[u8],
+        inspection: &Inspection,
+        rendition: &Rendition,
+        limits: &InputLimits,
+    ) -> Result<Thumbnail> {
+        make_thumbnails(bytes, inspection, std::slice::from_ref(rendition), limits)
+            .map(|mut all| all.remove(0))
+    }
     use image::{ImageEncoder, Rgb};
 
     fn encode_png(image: &DynamicImage) -> Vec<u8> {
@@ -601,12 +739,7 @@ mod tests {
         let truncated = &jpeg[..jpeg.len() / 2];
         let limits = InputLimits::default();
         let inspection = inspect(truncated, &limits).expect("header is intact");
-        let result = make_thumbnail(
-            truncated,
-            &inspection,
-            &ThumbnailSettings::default(),
-            &limits,
-        );
+        let result = one(truncated, &inspection, &Rendition::default(), &limits);
         // jpeg-decoder fills a truncated scan with grey; either way it must not panic.
         if let Err(err) = result {
             assert_eq!(err.error_name(), "Photo.InvalidImage");
@@ -636,17 +769,17 @@ mod tests {
         });
         let jpeg = encode_jpeg(&base);
         let limits = InputLimits::default();
-        let settings = ThumbnailSettings {
+        let settings = Rendition {
             width: 64,
             height: 64,
             quality: 90,
+            ..Rendition::default()
         };
         for orientation in 1..=8u16 {
             let tagged = with_orientation(&jpeg, orientation);
             let inspection = inspect(&tagged, &limits).expect("valid");
-            let thumb =
-                make_thumbnail(&tagged, &inspection, &settings, &limits).expect("thumbnail");
-            let image = image::load_from_memory(&thumb.jpeg)
+            let thumb = one(&tagged, &inspection, &settings, &limits).expect("thumbnail");
+            let image = image::load_from_memory(&thumb.bytes)
                 .expect("decodes")
                 .to_rgb8();
             assert_eq!((image.width(), image.height()), (thumb.width, thumb.height));
@@ -686,9 +819,8 @@ mod tests {
         let png = encode_png(&transparent);
         let limits = InputLimits::default();
         let inspection = inspect(&png, &limits).expect("valid");
-        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits)
-            .expect("thumb");
-        let image = image::load_from_memory(&thumb.jpeg)
+        let thumb = one(&png, &inspection, &Rendition::default(), &limits).expect("thumb");
+        let image = image::load_from_memory(&thumb.bytes)
             .expect("decodes")
             .to_rgb8();
         assert!(image.get_pixel(10, 10).0.iter().all(|&c| c > 245));
@@ -701,10 +833,9 @@ mod tests {
         ));
         let png = encode_png(&grey);
         let inspection = inspect(&png, &limits).expect("valid");
-        let thumb = make_thumbnail(&png, &inspection, &ThumbnailSettings::default(), &limits)
-            .expect("thumb");
+        let thumb = one(&png, &inspection, &Rendition::default(), &limits).expect("thumb");
         assert_eq!(
-            jpeg_components(&thumb.jpeg),
+            jpeg_components(&thumb.bytes),
             1,
             "a grey original gives a one-channel JPEG"
         );
@@ -749,9 +880,8 @@ mod tests {
         let jpeg = include_bytes!("../../../samples/photos/cmyk.jpg");
         let limits = InputLimits::default();
         let inspection = inspect(jpeg, &limits).expect("valid");
-        let thumb = make_thumbnail(jpeg, &inspection, &ThumbnailSettings::default(), &limits)
-            .expect("thumb");
-        let image = image::load_from_memory(&thumb.jpeg)
+        let thumb = one(jpeg, &inspection, &Rendition::default(), &limits).expect("thumb");
+        let image = image::load_from_memory(&thumb.bytes)
             .expect("decodes")
             .to_rgb8();
         let [r, g, b] = image.get_pixel(1, 1).0;
@@ -767,6 +897,96 @@ mod tests {
     }
 
     #[test]
+    fn plans_fit_and_fill_without_upscaling_unless_asked() {
+        let fill = plan(400, 200, 100, 100, FitMode::Fill, false);
+        assert_eq!(fill.crop, (100.0, 0.0, 200.0, 200.0));
+        assert_eq!(fill.size, (100, 100));
+        // Smaller than the box: cropped to its aspect ratio, not enlarged.
+        assert_eq!(plan(60, 30, 100, 100, FitMode::Fill, false).size, (30, 30));
+        assert_eq!(plan(60, 30, 100, 100, FitMode::Fill, true).size, (100, 100));
+        assert_eq!(plan(60, 30, 100, 100, FitMode::Fit, false).size, (60, 30));
+        assert_eq!(plan(60, 30, 100, 100, FitMode::Fit, true).size, (100, 50));
+    }
+
+    #[test]
+    fn several_renditions_from_one_decode_in_every_format() {
+        // 300×200 stored, orientation 6: upright it is 200×300 (portrait).
+        let jpeg = with_orientation(
+            &encode_jpeg(&RgbImage::from_fn(300, 200, |x, _| {
+                Rgb([(x % 256) as u8, 80, 160])
+            })),
+            6,
+        );
+        let limits = InputLimits::default();
+        let inspection = inspect(&jpeg, &limits).expect("valid");
+        let renditions: Vec<Rendition> = [
+            "100x100",
+            "64x64:fill:png",
+            "150x50:fill:webp",
+            "400x400:fit:jpeg:upscale",
+        ]
+        .iter()
+        .map(|s| s.parse().expect("spec"))
+        .collect();
+        let thumbs = make_thumbnails(&jpeg, &inspection, &renditions, &limits).expect("thumbnails");
+        let sizes: Vec<_> = thumbs.iter().map(|t| (t.width, t.height)).collect();
+        assert_eq!(sizes, vec![(67, 100), (64, 64), (150, 50), (267, 400)]);
+        let formats: Vec<_> = thumbs
+            .iter()
+            .map(|t| image::guess_format(&t.bytes).expect("known format"))
+            .collect();
+        assert_eq!(
+            formats,
+            vec![
+                image::ImageFormat::Jpeg,
+                image::ImageFormat::Png,
+                image::ImageFormat::WebP,
+                image::ImageFormat::Jpeg
+            ]
+        );
+        for thumb in &thumbs {
+            let decoded = image::load_from_memory(&thumb.bytes).expect("decodes");
+            assert_eq!(
+                (decoded.width(), decoded.height()),
+                (thumb.width, thumb.height)
+            );
+        }
+    }
+
+    #[test]
+    fn an_embedded_display_p3_profile_is_converted_to_srgb() {
+        // P3 (128, 200, 128) is sRGB ≈ (103, 203, 120); taken as sRGB it would look washed out.
+        let p3 = moxcms::ColorProfile::new_display_p3()
+            .encode()
+            .expect("profile encodes");
+        let mut png = Vec::new();
+        let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+        encoder.set_icc_profile(p3).expect("png takes a profile");
+        RgbImage::from_pixel(32, 32, Rgb([128, 200, 128]))
+            .write_with_encoder(encoder)
+            .expect("png encodes");
+        let limits = InputLimits::default();
+        let inspection = inspect(&png, &limits).expect("valid");
+        let thumb = one(
+            &png,
+            &inspection,
+            &"32x32:png".parse().expect("spec"),
+            &limits,
+        )
+        .expect("thumb");
+        let [r, g, b] = image::load_from_memory(&thumb.bytes)
+            .expect("decodes")
+            .to_rgb8()
+            .get_pixel(16, 16)
+            .0;
+        let near = |actual: u8, expected: i32| (i32::from(actual) - expected).abs() <= 3;
+        assert!(
+            near(r, 103) && near(g, 203) && near(b, 120),
+            "got {r},{g},{b}"
+        );
+    }
+
+    #[test]
     fn thumbnails_carry_no_exif() {
         let jpeg = with_orientation(
             &encode_jpeg(&RgbImage::from_pixel(400, 300, Rgb([9, 99, 199]))),
@@ -774,8 +994,7 @@ mod tests {
         );
         let limits = InputLimits::default();
         let inspection = inspect(&jpeg, &limits).expect("valid");
-        let thumb = make_thumbnail(&jpeg, &inspection, &ThumbnailSettings::default(), &limits)
-            .expect("thumb");
-        assert!(!thumb.jpeg.windows(6).any(|w| w == b"Exif\0\0"));
+        let thumb = one(&jpeg, &inspection, &Rendition::default(), &limits).expect("thumb");
+        assert!(!thumb.bytes.windows(6).any(|w| w == b"Exif\0\0"));
     }
 }

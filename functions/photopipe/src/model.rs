@@ -33,7 +33,8 @@ pub struct Photo {
     pub sha256: String,
 }
 
-/// A thumbnail written by the thumbnail step (`$.thumbnail`).
+/// One rendition written by the thumbnail step (`$.thumbnails` lists them, in the order
+/// they are configured).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThumbnailRecord {
     pub bucket: String,
@@ -68,7 +69,7 @@ pub struct CaughtError {
 pub enum CleanupRequest {
     Cleanup {
         photo: Photo,
-        thumbnail: ThumbnailRecord,
+        thumbnails: Vec<ThumbnailRecord>,
         archive: ArchiveRecord,
     },
     Quarantine {

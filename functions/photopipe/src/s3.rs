@@ -8,7 +8,7 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use sha2::{Digest, Sha256};
 
-use crate::config::ThumbnailSettings;
+use crate::config::Rendition;
 use crate::error::{PipelineError, Result};
 use crate::event::SourceObject;
 
@@ -23,13 +23,21 @@ pub mod meta {
     /// Percent-encoded: metadata values must be ASCII.
     pub const SOURCE_KEY: &str = "source-key";
     pub const SOURCE_VERSION_ID: &str = "source-version-id";
+    /// The rendition spec a thumbnail was made with (`256x256:fit:jpeg:q80`).
+    pub const RENDITION: &str = "rendition";
     pub const WIDTH: &str = "width";
     pub const HEIGHT: &str = "height";
 }
 
-/// The thumbnail's key in the thumbnails bucket: `256x256/<path below photos/>.jpg`.
-pub fn thumbnail_key(source: &SourceObject, settings: &ThumbnailSettings) -> String {
-    format!("{}/{}.jpg", settings.label(), source.relative_key())
+/// A rendition's key in the thumbnails bucket: `<label>/<path below photos/>.<ext>`, e.g.
+/// `256x256/trip/a.jpg.jpg`.
+pub fn thumbnail_key(source: &SourceObject, rendition: &Rendition) -> String {
+    format!(
+        "{}/{}.{}",
+        rendition.label(),
+        source.relative_key(),
+        rendition.format.extension()
+    )
 }
 
 /// Where a rejected original goes, and where the JSON reason beside it goes.
@@ -281,7 +289,7 @@ mod tests {
     fn derived_keys_stay_outside_photos() {
         let src = source(None);
         assert_eq!(
-            thumbnail_key(&src, &ThumbnailSettings::default()),
+            thumbnail_key(&src, &Rendition::default()),
             "256x256/a b.jpg.jpg"
         );
         assert_eq!(

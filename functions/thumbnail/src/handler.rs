@@ -1,13 +1,15 @@
-//! Thumbnail: renders the validated original into the configured box and writes it to the
-//! thumbnails bucket under a key derived from the source key. A thumbnail already made from
-//! the same bytes (a duplicate event, a redrive) is found and reused, not made again.
+//! Thumbnail: renders the validated original into every configured rendition (one decode)
+//! and writes them to the thumbnails bucket under keys derived from the source key. A
+//! thumbnail already made from the same bytes with the same rendition (a duplicate event, a
+//! redrive) is found and reused, not made again.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use photopipe::config::{InputLimits, ThumbnailSettings};
+use photopipe::config::{InputLimits, Rendition, ThumbnailSettings};
+use photopipe::imaging::{self, Thumbnail};
 use photopipe::model::{Photo, PhotoRequest, ThumbnailRecord};
 use photopipe::s3::{self, meta};
-use photopipe::{PipelineError, Result, imaging};
+use photopipe::{PipelineError, Result};
 
 /// Where thumbnails go and how they are made.
 #[derive(Debug, Clone)]
@@ -21,12 +23,23 @@ pub async fn thumbnail(
     s3: &Client,
     target: &Target,
     request: PhotoRequest,
-) -> Result<ThumbnailRecord> {
+) -> Result<Vec<ThumbnailRecord>> {
     let photo = request.photo;
-    let key = s3::thumbnail_key(&photo.source, &target.settings);
-    if let Some(existing) = existing_thumbnail(s3, &target.bucket, &key, &photo).await? {
-        tracing::info!(%key, "thumbnail already made from these bytes");
-        return Ok(existing);
+    let renditions = &target.settings.renditions;
+    let mut records = Vec::with_capacity(renditions.len());
+    for rendition in renditions {
+        let key = s3::thumbnail_key(&photo.source, rendition);
+        records.push(existing_thumbnail(s3, &target.bucket, &key, &photo, rendition).await?);
+    }
+    let missing: Vec<Rendition> = renditions
+        .iter()
+        .zip(&records)
+        .filter(|(_, record)| record.is_none())
+        .map(|(r, _)| *r)
+        .collect();
+    if missing.is_empty() {
+        tracing::info!(key = %photo.source.key, "every thumbnail already made from these bytes");
+        return Ok(records.into_iter().flatten().collect());
     }
     let original = s3::read_original(s3, &photo.source, target.limits.max_bytes).await?;
     let actual = s3::sha256_hex(&original.bytes);
@@ -38,31 +51,46 @@ pub async fn thumbnail(
         )));
     }
     let inspection = imaging::inspect(&original.bytes, &target.limits)?;
-    let thumb = imaging::make_thumbnail(
-        &original.bytes,
-        &inspection,
-        &target.settings,
-        &target.limits,
-    )?;
-    let bytes = thumb.jpeg.len() as u64;
+    let mut made =
+        imaging::make_thumbnails(&original.bytes, &inspection, &missing, &target.limits)?
+            .into_iter();
+    for (rendition, record) in renditions.iter().zip(records.iter_mut()) {
+        if record.is_none() {
+            let thumb = made
+                .next()
+                .ok_or_else(|| PipelineError::InvalidImage("a rendition was not made".into()))?;
+            *record = Some(write(s3, &target.bucket, &photo, rendition, thumb).await?);
+        }
+    }
+    Ok(records.into_iter().flatten().collect())
+}
+
+async fn write(
+    s3: &Client,
+    bucket: &str,
+    photo: &Photo,
+    rendition: &Rendition,
+    thumb: Thumbnail,
+) -> Result<ThumbnailRecord> {
+    let key = s3::thumbnail_key(&photo.source, rendition);
+    let bytes = thumb.bytes.len() as u64;
     s3.put_object()
-        .bucket(&target.bucket)
+        .bucket(bucket)
         .key(&key)
-        .content_type("image/jpeg")
-        .body(ByteStream::from(thumb.jpeg))
+        .content_type(rendition.format.content_type())
+        .body(ByteStream::from(thumb.bytes))
         .metadata(meta::SOURCE_SHA256, &photo.sha256)
         .metadata(meta::SOURCE_BUCKET, &photo.source.bucket)
         .metadata(meta::SOURCE_KEY, s3::encode_key(&photo.source.key))
+        .metadata(meta::RENDITION, rendition.to_string())
         .metadata(meta::WIDTH, thumb.width.to_string())
         .metadata(meta::HEIGHT, thumb.height.to_string())
         .send()
         .await
-        .map_err(|err| {
-            PipelineError::from_sdk(&format!("PutObject s3://{}/{key}", target.bucket), err)
-        })?;
+        .map_err(|err| PipelineError::from_sdk(&format!("PutObject s3://{bucket}/{key}"), err))?;
     tracing::info!(%key, thumb.width, thumb.height, bytes, "thumbnail written");
     Ok(ThumbnailRecord {
-        bucket: target.bucket.clone(),
+        bucket: bucket.to_owned(),
         key,
         width: thumb.width,
         height: thumb.height,
@@ -70,17 +98,21 @@ pub async fn thumbnail(
     })
 }
 
-/// The thumbnail at `key`, if one made from these very bytes is there.
+/// The thumbnail at `key`, if one made from these very bytes with this rendition is there.
 async fn existing_thumbnail(
     s3: &Client,
     bucket: &str,
     key: &str,
     photo: &Photo,
+    rendition: &Rendition,
 ) -> Result<Option<ThumbnailRecord>> {
     let Some(head) = s3::head(s3, bucket, key).await? else {
         return Ok(None);
     };
-    if s3::metadata(&head, meta::SOURCE_SHA256) != Some(photo.sha256.as_str()) {
+    let same_source = s3::metadata(&head, meta::SOURCE_SHA256) == Some(photo.sha256.as_str());
+    let same_rendition =
+        s3::metadata(&head, meta::RENDITION) == Some(rendition.to_string().as_str());
+    if !(same_source && same_rendition) {
         return Ok(None);
     }
     let dimension = |name| s3::metadata(&head, name).and_then(|v| v.parse().ok());
@@ -162,6 +194,10 @@ mod tests {
                     && r.content_type() == Some("image/jpeg")
                     && r.metadata().and_then(|m| m.get("source-sha256")) == Some(&sha)
                     && r.metadata()
+                        .and_then(|m| m.get("rendition"))
+                        .map(String::as_str)
+                        == Some("256x256:fit:jpeg:q80")
+                    && r.metadata()
                         .and_then(|m| m.get("width"))
                         .map(String::as_str)
                         == Some("256")
@@ -177,6 +213,8 @@ mod tests {
         )
         .await
         .expect("thumbnail");
+        assert_eq!(record.len(), 1);
+        let record = &record[0];
         assert_eq!((record.width, record.height), (256, 128));
         assert_eq!(record.key, "256x256/a.jpg.jpg");
         assert!(record.bytes > 0);
@@ -191,6 +229,7 @@ mod tests {
             HeadObjectOutput::builder()
                 .content_length(321)
                 .metadata("source-sha256", sha.clone())
+                .metadata("rendition", "256x256:fit:jpeg:q80")
                 .metadata("width", "10")
                 .metadata("height", "10")
                 .build()
@@ -206,7 +245,11 @@ mod tests {
         )
         .await
         .expect("reused");
-        assert_eq!((record.width, record.height, record.bytes), (10, 10, 321));
+        let reused: Vec<_> = record
+            .iter()
+            .map(|r| (r.width, r.height, r.bytes))
+            .collect();
+        assert_eq!(reused, vec![(10, 10, 321)]);
         assert_eq!(get.num_calls(), 0, "the original is not read again");
     }
 
