@@ -3,7 +3,6 @@
 //! `thumbnail`, runs only the imaging engine on some files, to try settings.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -24,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Make thumbnails of some files with the engine the pipeline uses (one thread), and
-    /// print what each took.
+    /// print the CPU time each took.
     Thumbnail(ThumbnailArgs),
 }
 
@@ -145,7 +144,7 @@ fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
     let mut total_ms = 0.0;
     for file in &args.files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let started = Instant::now();
+        let started = cpu_time::ProcessTime::now();
         let made = photopipe::imaging::inspect(&bytes, &limits).and_then(|inspection| {
             photopipe::imaging::make_thumbnails(&bytes, &inspection, renditions, &limits)
         });
@@ -175,9 +174,9 @@ fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
                 thumb.bytes.len()
             ));
         }
-        println!("{name}\t{ms:.1} ms\t{}", outputs.join("\t"));
+        println!("{name}\t{ms:.2} ms\t{}", outputs.join("\t"));
     }
-    println!("total\t{total_ms:.1} ms for {} files", args.files.len());
+    println!("total\t{total_ms:.1} ms CPU for {} files", args.files.len());
     Ok(())
 }
 

@@ -554,23 +554,53 @@ fn render(
         })?;
     }
     let mut bytes = Vec::new();
-    let encoded = match rendition.format {
-        OutputFormat::Jpeg => image.write_with_encoder(
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, rendition.quality),
-        ),
-        OutputFormat::Png => {
-            image.write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
-        }
-        OutputFormat::Webp => {
-            image.write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut bytes))
-        }
+    let encoding_failed = |e: &dyn std::fmt::Display| {
+        PipelineError::InvalidImage(format!("thumbnail encoding failed: {e}"))
     };
-    encoded.map_err(|e| PipelineError::InvalidImage(format!("thumbnail encoding failed: {e}")))?;
+    match rendition.format {
+        OutputFormat::Jpeg => {
+            encode_jpeg(&image, rendition.quality, &mut bytes).map_err(|e| encoding_failed(&e))?
+        }
+        OutputFormat::Png => image
+            .write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
+            .map_err(|e| encoding_failed(&e))?,
+        OutputFormat::Webp => image
+            .write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut bytes))
+            .map_err(|e| encoding_failed(&e))?,
+    }
     Ok(Thumbnail {
         bytes,
         width: image.width(),
         height: image.height(),
     })
+}
+
+/// Baseline JPEG (4:2:0 below quality 90, 4:4:4 from 90), no metadata.
+fn encode_jpeg(
+    image: &DynamicImage,
+    quality: u8,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), jpeg_encoder::EncodingError> {
+    // Boxes are at most 8192 pixels a side, well inside JPEG's 65535.
+    let side = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+    let (width, height) = (side(image.width()), side(image.height()));
+    // Standard Huffman tables: zune-jpeg 0.5 misreads jpeg-encoder's optimised ones (libjpeg
+    // and jpeg-decoder read them fine), and a thumbnail must decode everywhere.
+    let encoder = jpeg_encoder::Encoder::new(out, quality);
+    match image {
+        DynamicImage::ImageLuma8(gray) => {
+            encoder.encode(gray.as_raw(), width, height, jpeg_encoder::ColorType::Luma)
+        }
+        DynamicImage::ImageRgb8(rgb) => {
+            encoder.encode(rgb.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
+        }
+        other => encoder.encode(
+            other.to_rgb8().as_raw(),
+            width,
+            height,
+            jpeg_encoder::ColorType::Rgb,
+        ),
+    }
 }
 
 fn resize(pixels: &Pixels, plan: &Plan) -> Result<Pixels> {
@@ -889,7 +919,7 @@ mod tests {
             r > 200 && g < 60 && b < 60,
             "top left should be red, is {r},{g},{b}"
         );
-        let [r, g, b] = image.get_pixel(50, 50).0;
+        let [r, g, b] = image.get_pixel(50, 95).0;
         assert!(
             r < 40 && g < 40 && b < 40,
             "background should be black, is {r},{g},{b}"
@@ -983,6 +1013,31 @@ mod tests {
         assert!(
             near(r, 103) && near(g, 203) && near(b, 120),
             "got {r},{g},{b}"
+        );
+    }
+
+    #[test]
+    fn jpeg_thumbnails_decode_alike_in_independent_decoders() {
+        let png = include_bytes!("../../../samples/photos/chelsea.png");
+        let limits = InputLimits::default();
+        let inspection = inspect(png, &limits).expect("valid");
+        let thumb = one(png, &inspection, &Rendition::default(), &limits).expect("thumb");
+        let zune = image::load_from_memory_with_format(&thumb.bytes, image::ImageFormat::Jpeg)
+            .expect("zune-jpeg")
+            .to_rgb8();
+        let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(&thumb.bytes));
+        let pixels = decoder.decode().expect("jpeg-decoder");
+        let worst = zune
+            .as_raw()
+            .iter()
+            .zip(&pixels)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max();
+        assert_eq!(pixels.len(), zune.as_raw().len());
+        // Chroma upsampling differs a little between decoders; a misread differs wholesale.
+        assert!(
+            worst.is_some_and(|w| w <= 8),
+            "decoders disagree by {worst:?}"
         );
     }
 
