@@ -120,25 +120,11 @@ mod tests {
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
-    use photopipe::event::SourceObject;
-    use photopipe::imaging::ImageFormat;
 
     const BYTES: &[u8] = b"pretend these are jpeg bytes";
 
     fn photo() -> Photo {
-        Photo {
-            source: SourceObject {
-                bucket: "drop".into(),
-                key: "photos/trip/a.jpg".into(),
-                version_id: Some("v1".into()),
-            },
-            etag: "\"e\"".into(),
-            size: BYTES.len() as u64,
-            format: ImageFormat::Jpeg,
-            width: 1,
-            height: 1,
-            sha256: s3::sha256_hex(BYTES),
-        }
+        photopipe::testing::photo("photos/trip/a.jpg", BYTES)
     }
 
     fn dropbox() -> Client {

@@ -5,7 +5,7 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use photopipe::event::{ObjectCreatedEvent, SourceObject};
+use photopipe::event::ObjectCreatedEvent;
 use photopipe::model::{
     ArchiveRecord, CaughtError, CleanupOutcome, CleanupRequest, Photo, QuarantineReason,
     ThumbnailRecord,
@@ -129,7 +129,7 @@ async fn quarantine(
         result: result.into(),
         quarantine_key: Some(object_key.clone()),
     };
-    let Some(original) = head_version(s3, &source).await? else {
+    let Some(original) = s3::head_source(s3, &source).await? else {
         // Moved by an earlier attempt, or deleted by its owner: nothing left to keep.
         let result = if s3::head(s3, &source.bucket, &object_key).await?.is_some() {
             "already_quarantined"
@@ -183,35 +183,6 @@ async fn quarantine(
     Ok(outcome("quarantined"))
 }
 
-/// HeadObject of the exact version, `None` when it is gone.
-async fn head_version(
-    s3: &Client,
-    source: &SourceObject,
-) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>> {
-    match s3
-        .head_object()
-        .bucket(&source.bucket)
-        .key(&source.key)
-        .set_version_id(source.version_id.clone())
-        .send()
-        .await
-    {
-        Ok(head) => Ok(Some(head)),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-        Err(err)
-            if err
-                .raw_response()
-                .is_some_and(|r| r.status().as_u16() == 404) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(PipelineError::from_sdk(
-            &format!("HeadObject {}", source.describe()),
-            err,
-        )),
-    }
-}
-
 /// A Lambda error's `Cause` is the JSON `{errorType, errorMessage}`: keep the message.
 fn error_message(cause: &str) -> String {
     #[derive(serde::Deserialize)]
@@ -233,24 +204,11 @@ mod tests {
     use aws_sdk_s3::operation::put_object::PutObjectOutput;
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
-    use photopipe::imaging::ImageFormat;
 
     const BYTES: &[u8] = b"original bytes";
 
     fn photo() -> Photo {
-        Photo {
-            source: SourceObject {
-                bucket: "drop".into(),
-                key: "photos/a b.jpg".into(),
-                version_id: Some("v1".into()),
-            },
-            etag: "\"e\"".into(),
-            size: BYTES.len() as u64,
-            format: ImageFormat::Jpeg,
-            width: 1,
-            height: 1,
-            sha256: s3::sha256_hex(BYTES),
-        }
+        photopipe::testing::photo("photos/a b.jpg", BYTES)
     }
 
     fn records() -> (ThumbnailRecord, ArchiveRecord) {

@@ -8,6 +8,8 @@ pub mod event;
 pub mod imaging;
 pub mod model;
 pub mod s3;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wasabi;
 
 pub use error::{PipelineError, Result};

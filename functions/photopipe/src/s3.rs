@@ -141,6 +141,26 @@ pub async fn get_source(
         })
 }
 
+/// HeadObject of one exact version, `None` when it is gone.
+pub async fn head_source(
+    client: &Client,
+    source: &SourceObject,
+) -> Result<Option<HeadObjectOutput>> {
+    let request = client
+        .head_object()
+        .bucket(&source.bucket)
+        .key(&source.key)
+        .set_version_id(source.version_id.clone());
+    match request.send().await {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+        Err(err) => Err(PipelineError::from_sdk(
+            &format!("HeadObject {}", source.describe()),
+            err,
+        )),
+    }
+}
+
 /// HeadObject that answers `None` for a missing object.
 pub async fn head(client: &Client, bucket: &str, key: &str) -> Result<Option<HeadObjectOutput>> {
     match client.head_object().bucket(bucket).key(key).send().await {

@@ -136,8 +136,7 @@ mod tests {
     use aws_sdk_s3::operation::put_object::PutObjectOutput;
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
-    use photopipe::event::SourceObject;
-    use photopipe::imaging::ImageFormat;
+    use photopipe::testing;
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
         let image = image::RgbImage::from_pixel(width, height, image::Rgb([200, 100, 50]));
@@ -146,22 +145,6 @@ mod tests {
             .write_to(&mut out, image::ImageFormat::Jpeg)
             .expect("jpeg");
         out.into_inner()
-    }
-
-    fn photo(bytes: &[u8]) -> Photo {
-        Photo {
-            source: SourceObject {
-                bucket: "drop".into(),
-                key: "photos/a.jpg".into(),
-                version_id: Some("v1".into()),
-            },
-            etag: "\"e\"".into(),
-            size: bytes.len() as u64,
-            format: ImageFormat::Jpeg,
-            width: 1000,
-            height: 500,
-            sha256: s3::sha256_hex(bytes),
-        }
     }
 
     fn target() -> Target {
@@ -208,7 +191,7 @@ mod tests {
             &client,
             &target(),
             PhotoRequest {
-                photo: photo(&bytes),
+                photo: testing::photo("photos/a.jpg", &bytes),
             },
         )
         .await
@@ -240,7 +223,7 @@ mod tests {
             &client,
             &target(),
             PhotoRequest {
-                photo: photo(&bytes),
+                photo: testing::photo("photos/a.jpg", &bytes),
             },
         )
         .await
@@ -268,7 +251,7 @@ mod tests {
             &client,
             &target(),
             PhotoRequest {
-                photo: photo(b"old"),
+                photo: testing::photo("photos/a.jpg", b"old"),
             },
         )
         .await
