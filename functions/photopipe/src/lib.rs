@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod imaging;
+mod jpeg_dc;
 pub mod model;
 pub mod s3;
 #[cfg(feature = "testing")]

@@ -1,0 +1,552 @@
+//! A 1/8-scale decode of progressive JPEGs from their DC coefficients alone.
+//!
+//! At 1/8 scale each 8×8 block becomes one pixel whose value is the block's DC coefficient
+//! (the IDCT of a DC-only block is `DC × Q₀ / 8 + 128`). A progressive JPEG stores every DC
+//! coefficient in its first scans, ahead of the AC scans that make up most of the file, so
+//! this decoder reads those scans and skips the rest byte-wise: the same pixels a full 1/8
+//! decode gives, for a fraction of the work. It handles 8-bit greyscale and YCbCr (JFIF)
+//! images; for anything else it answers `None` and the caller decodes normally.
+
+use image::{GrayImage, RgbImage};
+
+use crate::imaging::Pixels;
+
+/// One image component as the frame header describes it.
+#[derive(Debug, Clone)]
+struct Component {
+    id: u8,
+    h: usize,
+    v: usize,
+    quant_table: usize,
+    /// Blocks across and down, padded to whole MCUs.
+    blocks_w: usize,
+    blocks_h: usize,
+    /// Blocks across and down that hold image data.
+    real_w: usize,
+    real_h: usize,
+    /// DC coefficients, row-major over the padded blocks.
+    dc: Vec<i32>,
+    /// The successive-approximation bit position reached so far (`None`: no DC scan yet).
+    dc_precision: Option<u8>,
+}
+
+/// A Huffman table as `DECODE` in ITU T.81 F.2.2.3 walks it.
+#[derive(Debug, Clone, Default)]
+struct Huffman {
+    max_code: [i32; 17],
+    val_offset: [i32; 17],
+    values: Vec<u8>,
+}
+
+impl Huffman {
+    fn new(counts: &[u8; 16], values: Vec<u8>) -> Self {
+        let mut table = Self {
+            max_code: [-1; 17],
+            val_offset: [0; 17],
+            values,
+        };
+        let (mut code, mut index) = (0i32, 0i32);
+        for length in 1..=16 {
+            let count = i32::from(counts[length - 1]);
+            table.val_offset[length] = index - code;
+            if count > 0 {
+                code += count;
+                index += count;
+                table.max_code[length] = code - 1;
+            }
+            code <<= 1;
+        }
+        table
+    }
+}
+
+/// Reads entropy-coded bits, undoing 0xFF00 stuffing; stops at any marker.
+struct Bits<'a> {
+    data: &'a [u8],
+    at: usize,
+    buffer: u32,
+    count: u32,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8], at: usize) -> Self {
+        Self {
+            data,
+            at,
+            buffer: 0,
+            count: 0,
+        }
+    }
+
+    fn bit(&mut self) -> Option<u32> {
+        if self.count == 0 {
+            let byte = *self.data.get(self.at)?;
+            if byte == 0xFF {
+                // A stuffed zero continues the data; anything else is a marker.
+                if *self.data.get(self.at + 1)? != 0 {
+                    return None;
+                }
+                self.at += 1;
+            }
+            self.at += 1;
+            self.buffer = u32::from(byte);
+            self.count = 8;
+        }
+        self.count -= 1;
+        Some((self.buffer >> self.count) & 1)
+    }
+
+    fn bits(&mut self, n: u32) -> Option<i32> {
+        let mut value = 0i32;
+        for _ in 0..n {
+            value = (value << 1) | self.bit()? as i32;
+        }
+        Some(value)
+    }
+
+    fn decode(&mut self, table: &Huffman) -> Option<u8> {
+        let mut code = 0i32;
+        for length in 1..=16 {
+            code = (code << 1) | self.bit()? as i32;
+            if code <= table.max_code[length] {
+                return table
+                    .values
+                    .get(usize::try_from(code + table.val_offset[length]).ok()?)
+                    .copied();
+            }
+        }
+        None
+    }
+
+    /// Skips to the byte after a restart marker (RSTn).
+    fn restart(&mut self) -> Option<()> {
+        self.count = 0;
+        while *self.data.get(self.at)? != 0xFF {
+            self.at += 1;
+        }
+        let marker = *self.data.get(self.at + 1)?;
+        if !(0xD0..=0xD7).contains(&marker) {
+            return None;
+        }
+        self.at += 2;
+        Some(())
+    }
+}
+
+/// `EXTEND` of ITU T.81 F.2.2.1.
+fn extend(value: i32, size: u8) -> i32 {
+    if size == 0 {
+        0
+    } else if value < 1 << (size - 1) {
+        value - (1 << size) + 1
+    } else {
+        value
+    }
+}
+
+/// The 1/8-scale image of a progressive JPEG, or `None` when this decoder does not handle
+/// it (not progressive, not 8-bit, not greyscale or JFIF YCbCr, or malformed).
+pub fn decode(bytes: &[u8]) -> Option<Pixels> {
+    let mut quant = [[0u16; 1]; 4];
+    let mut dc_tables: [Option<Huffman>; 4] = Default::default();
+    let mut components: Vec<Component> = Vec::new();
+    let (mut width, mut height, mut restart_interval) = (0usize, 0usize, 0usize);
+    let mut adobe_transform = None;
+    if bytes.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        while *bytes.get(at)? != 0xFF {
+            at += 1;
+        }
+        while *bytes.get(at)? == 0xFF {
+            at += 1;
+        }
+        let marker = *bytes.get(at)?;
+        at += 1;
+        if marker == 0xD9 || marker == 0x00 || (0xD0..=0xD7).contains(&marker) {
+            break;
+        }
+        let length = usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
+        let segment = bytes.get(at + 2..at + length)?;
+        at += length;
+        match marker {
+            0xC0 | 0xC1 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
+            0xC2 => {
+                if segment[0] != 8 {
+                    return None;
+                }
+                height = usize::from(u16::from_be_bytes([segment[1], segment[2]]));
+                width = usize::from(u16::from_be_bytes([segment[3], segment[4]]));
+                let count = usize::from(*segment.get(5)?);
+                if !(count == 1 || count == 3) || width == 0 || height == 0 {
+                    return None;
+                }
+                for index in 0..count {
+                    let spec = segment.get(6 + index * 3..9 + index * 3)?;
+                    let (h, v) = (usize::from(spec[1] >> 4), usize::from(spec[1] & 15));
+                    if !(1..=4).contains(&h) || !(1..=4).contains(&v) || spec[2] > 3 {
+                        return None;
+                    }
+                    components.push(Component {
+                        id: spec[0],
+                        h,
+                        v,
+                        quant_table: usize::from(spec[2]),
+                        blocks_w: 0,
+                        blocks_h: 0,
+                        real_w: 0,
+                        real_h: 0,
+                        dc: Vec::new(),
+                        dc_precision: None,
+                    });
+                }
+                let h_max = components.iter().map(|c| c.h).max()?;
+                let v_max = components.iter().map(|c| c.v).max()?;
+                let (mcus_w, mcus_h) = (width.div_ceil(8 * h_max), height.div_ceil(8 * v_max));
+                for component in &mut components {
+                    component.blocks_w = mcus_w * component.h;
+                    component.blocks_h = mcus_h * component.v;
+                    component.real_w = (width * component.h).div_ceil(h_max).div_ceil(8);
+                    component.real_h = (height * component.v).div_ceil(v_max).div_ceil(8);
+                    component.dc = vec![0; component.blocks_w * component.blocks_h];
+                }
+            }
+            0xC4 => {
+                let mut rest = segment;
+                while !rest.is_empty() {
+                    let (class, id) = (rest[0] >> 4, usize::from(rest[0] & 15));
+                    let counts: [u8; 16] = rest.get(1..17)?.try_into().ok()?;
+                    let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                    let values = rest.get(17..17 + total)?.to_vec();
+                    if class == 0 && id < 4 {
+                        dc_tables[id] = Some(Huffman::new(&counts, values));
+                    }
+                    rest = &rest[17 + total..];
+                }
+            }
+            0xDB => {
+                let mut rest = segment;
+                while !rest.is_empty() {
+                    let (precision, id) = (rest[0] >> 4, usize::from(rest[0] & 15));
+                    let size = if precision == 0 { 64 } else { 128 };
+                    let table = rest.get(1..1 + size)?;
+                    if id < 4 {
+                        quant[id][0] = if precision == 0 {
+                            u16::from(table[0])
+                        } else {
+                            u16::from_be_bytes([table[0], table[1]])
+                        };
+                    }
+                    rest = &rest[1 + size..];
+                }
+            }
+            0xDD => {
+                restart_interval =
+                    usize::from(u16::from_be_bytes([*segment.first()?, *segment.get(1)?]))
+            }
+            0xEE if segment.starts_with(b"Adobe") => adobe_transform = segment.get(11).copied(),
+            0xDA => {
+                if components.is_empty() {
+                    return None;
+                }
+                let end = decode_scan(
+                    bytes,
+                    at,
+                    segment,
+                    &mut components,
+                    &dc_tables,
+                    restart_interval,
+                )?;
+                if components.iter().all(|c| c.dc_precision == Some(0)) {
+                    break;
+                }
+                at = end;
+            }
+            _ => {}
+        }
+    }
+    // Not every DC bit arrived: a truncated file. Let the full decoder judge it.
+    if components.is_empty() || components.iter().any(|c| c.dc_precision != Some(0)) {
+        return None;
+    }
+    if components.len() == 3 && adobe_transform == Some(0) {
+        return None; // RGB stored as is, not YCbCr.
+    }
+    Some(pixels(
+        &components,
+        &quant,
+        width.div_ceil(8),
+        height.div_ceil(8),
+    ))
+}
+
+/// Decodes one scan's DC data, when it is a DC scan, and returns where its data ends.
+fn decode_scan(
+    bytes: &[u8],
+    data_start: usize,
+    header: &[u8],
+    components: &mut [Component],
+    dc_tables: &[Option<Huffman>; 4],
+    restart_interval: usize,
+) -> Option<usize> {
+    let count = usize::from(*header.first()?);
+    let mut members = Vec::with_capacity(count);
+    for index in 0..count {
+        let spec = header.get(1 + index * 2..3 + index * 2)?;
+        let component = components.iter().position(|c| c.id == spec[0])?;
+        members.push((component, usize::from(spec[1] >> 4)));
+    }
+    let tail = header.get(1 + count * 2..4 + count * 2)?;
+    let (spectral_start, high, low) = (tail[0], tail[2] >> 4, tail[2] & 15);
+    let mut bits = Bits::new(bytes, data_start);
+    if spectral_start == 0 {
+        for &(component, _) in &members {
+            let expected = if high == 0 { None } else { Some(high) };
+            if components[component].dc_precision != expected {
+                return None;
+            }
+        }
+        let units: Vec<(usize, usize, usize)> = if count == 1 {
+            // Non-interleaved: the component's own blocks, in raster order, unpadded.
+            let only = members[0].0;
+            let (w, h) = (components[only].real_w, components[only].real_h);
+            (0..h)
+                .flat_map(|y| (0..w).map(move |x| (only, x, y)))
+                .collect()
+        } else {
+            let mcus_w = components[0].blocks_w / components[0].h;
+            let mcus_h = components[0].blocks_h / components[0].v;
+            let mut units = Vec::new();
+            for my in 0..mcus_h {
+                for mx in 0..mcus_w {
+                    for &(component, _) in &members {
+                        let c = &components[component];
+                        for by in 0..c.v {
+                            for bx in 0..c.h {
+                                units.push((component, mx * c.h + bx, my * c.v + by));
+                            }
+                        }
+                    }
+                }
+            }
+            units
+        };
+        let per_restart = if count == 1 {
+            1
+        } else {
+            members
+                .iter()
+                .map(|&(c, _)| components[c].h * components[c].v)
+                .sum()
+        };
+        let mut predictors = vec![0i32; components.len()];
+        for (index, &(component, x, y)) in units.iter().enumerate() {
+            if restart_interval > 0 && index > 0 && index % (restart_interval * per_restart) == 0 {
+                bits.restart()?;
+                predictors.iter_mut().for_each(|p| *p = 0);
+            }
+            let c = &mut components[component];
+            let slot = y * c.blocks_w + x;
+            if high == 0 {
+                let table = dc_tables
+                    .get(members.iter().find(|m| m.0 == component)?.1)?
+                    .as_ref()?;
+                let size = bits.decode(table)?;
+                if size > 11 {
+                    return None;
+                }
+                let diff = extend(bits.bits(u32::from(size))?, size);
+                predictors[component] += diff;
+                *c.dc.get_mut(slot)? = predictors[component] << low;
+            } else if bits.bit()? == 1 {
+                *c.dc.get_mut(slot)? |= 1 << low;
+            }
+        }
+        for &(component, _) in &members {
+            components[component].dc_precision = Some(low);
+        }
+    }
+    // Skip the rest of the entropy-coded data, restart markers included.
+    let mut at = bits.at;
+    loop {
+        if *bytes.get(at)? == 0xFF {
+            let next = *bytes.get(at + 1)?;
+            if next != 0 && !(0xD0..=0xD7).contains(&next) {
+                return Some(at);
+            }
+            at += 1;
+        }
+        at += 1;
+    }
+}
+
+/// Turns DC coefficients into the 1/8-scale image.
+fn pixels(components: &[Component], quant: &[[u16; 1]; 4], width: usize, height: usize) -> Pixels {
+    let h_max = components.iter().map(|c| c.h).max().unwrap_or(1);
+    let v_max = components.iter().map(|c| c.v).max().unwrap_or(1);
+    // A block's value; subsampled components are interpolated between block centres (as
+    // libjpeg's "fancy" upsampling does).
+    let value = |c: &Component, bx: usize, by: usize| -> f32 {
+        let dc = c.dc[by.min(c.real_h - 1) * c.blocks_w + bx.min(c.real_w - 1)];
+        dc as f32 * f32::from(quant[c.quant_table][0]) / 8.0 + 128.0
+    };
+    let sample = |c: &Component, x: usize, y: usize| -> f32 {
+        if c.h == h_max && c.v == v_max {
+            return value(c, x, y);
+        }
+        let position = |p: usize, factor: usize, max: usize| {
+            ((p as f32 + 0.5) * factor as f32 / max as f32 - 0.5).max(0.0)
+        };
+        let (fx, fy) = (position(x, c.h, h_max), position(y, c.v, v_max));
+        let (x0, y0) = (fx as usize, fy as usize);
+        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+        let top = value(c, x0, y0) * (1.0 - tx) + value(c, x0 + 1, y0) * tx;
+        let bottom = value(c, x0, y0 + 1) * (1.0 - tx) + value(c, x0 + 1, y0 + 1) * tx;
+        top * (1.0 - ty) + bottom * ty
+    };
+    let clamp = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    let (w, h) = (width as u32, height as u32);
+    if components.len() == 1 {
+        let c = &components[0];
+        return Pixels::Gray(GrayImage::from_fn(w, h, |x, y| {
+            image::Luma([clamp(sample(c, x as usize, y as usize))])
+        }));
+    }
+    Pixels::Rgb(RgbImage::from_fn(w, h, |x, y| {
+        let (x, y) = (x as usize, y as usize);
+        let luma = sample(&components[0], x, y);
+        let cb = sample(&components[1], x, y) - 128.0;
+        let cr = sample(&components[2], x, y) - 128.0;
+        image::Rgb([
+            clamp(luma + 1.402 * cr),
+            clamp(luma - 0.344_136 * cb - 0.714_136 * cr),
+            clamp(luma + 1.772 * cb),
+        ])
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// jpeg-decoder's own 1/8-scale decode, the reference.
+    fn reference(jpeg: &[u8]) -> (u32, u32, Vec<u8>) {
+        let mut decoder = jpeg_decoder::Decoder::new(jpeg);
+        decoder.read_info().expect("header");
+        decoder.scale(1, 1).expect("scale");
+        let pixels = decoder.decode().expect("decodes");
+        let info = decoder.info().expect("info");
+        (u32::from(info.width), u32::from(info.height), pixels)
+    }
+
+    fn assert_matches_reference(jpeg: &[u8], what: &str) {
+        let (width, height, expected) = reference(jpeg);
+        let actual = match decode(jpeg).unwrap_or_else(|| panic!("{what}: not decoded")) {
+            Pixels::Rgb(rgb) => {
+                assert_eq!(rgb.dimensions(), (width, height), "{what}");
+                rgb.into_raw()
+            }
+            Pixels::Gray(gray) => {
+                assert_eq!(gray.dimensions(), (width, height), "{what}");
+                gray.into_raw()
+            }
+        };
+        assert_eq!(actual.len(), expected.len(), "{what}");
+        let total: u64 = actual
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        let mean = total as f64 / actual.len() as f64;
+        assert!(
+            mean < 1.5,
+            "{what}: mean difference {mean:.2} from a full 1/8 decode"
+        );
+    }
+
+    /// A smooth, colourful test image.
+    fn scene(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([
+                (x * 255 / width) as u8,
+                (y * 255 / height) as u8,
+                ((x + y) * 255 / (width + height)) as u8,
+            ])
+        })
+    }
+
+    fn progressive(
+        image: &RgbImage,
+        sampling: jpeg_encoder::SamplingFactor,
+        restart: Option<u16>,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
+        encoder.set_progressive(true);
+        encoder.set_sampling_factor(sampling);
+        if let Some(interval) = restart {
+            encoder.set_restart_interval(interval);
+        }
+        let (w, h) = (image.width() as u16, image.height() as u16);
+        encoder
+            .encode(image.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+            .expect("encodes");
+        out
+    }
+
+    #[test]
+    fn matches_a_full_eighth_scale_decode() {
+        let image = scene(203, 117);
+        for sampling in [
+            jpeg_encoder::SamplingFactor::F_1_1,
+            jpeg_encoder::SamplingFactor::F_2_2,
+            jpeg_encoder::SamplingFactor::F_2_1,
+        ] {
+            for restart in [None, Some(3)] {
+                assert_matches_reference(
+                    &progressive(&image, sampling, restart),
+                    &format!("{sampling:?} restart {restart:?}"),
+                );
+            }
+        }
+        let meadow = include_bytes!("../../../samples/photos/My Trip/green meadow.jpg");
+        assert_matches_reference(meadow, "green meadow (libjpeg progressive)");
+    }
+
+    #[test]
+    fn greyscale_progressive() {
+        let grey = GrayImage::from_fn(99, 64, |x, y| image::Luma([((x * 2 + y) % 256) as u8]));
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+        encoder.set_progressive(true);
+        encoder
+            .encode(grey.as_raw(), 99, 64, jpeg_encoder::ColorType::Luma)
+            .expect("encodes");
+        assert_matches_reference(&out, "greyscale");
+    }
+
+    #[test]
+    fn declines_what_it_does_not_handle() {
+        let baseline = {
+            let mut out = Vec::new();
+            jpeg_encoder::Encoder::new(&mut out, 85)
+                .encode(scene(16, 16).as_raw(), 16, 16, jpeg_encoder::ColorType::Rgb)
+                .expect("encodes");
+            out
+        };
+        assert!(
+            decode(&baseline).is_none(),
+            "baseline JPEGs go to the full decoder"
+        );
+        let cmyk = include_bytes!("../../../samples/photos/cmyk.jpg");
+        assert!(decode(cmyk).is_none());
+        let full = progressive(&scene(64, 64), jpeg_encoder::SamplingFactor::F_2_2, None);
+        assert!(
+            decode(&full[..full.len() / 20]).is_none(),
+            "truncated before the DC data is complete"
+        );
+        assert!(decode(b"not a jpeg").is_none());
+    }
+}
