@@ -307,12 +307,11 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         .iter()
         .map(|rendition| source_size_needed(width, height, orientation, rendition))
         .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)));
-    // A progressive JPEG needed at 1/8 scale is read from its DC scans alone. (Without
-    // renditions this is validate, which must read all the data.)
+    // Needed at 1/8 scale, the image is made of DC coefficients alone. (Without renditions
+    // this is validate, which must read all the data.)
     let eighth_will_do = want_w <= width.div_ceil(8) && want_h <= height.div_ceil(8);
     if !renditions.is_empty()
         && eighth_will_do
-        && header.coding_process == jpeg_decoder::CodingProcess::DctProgressive
         && let Some(pixels) = crate::jpeg_dc::decode(bytes)
     {
         return Ok(Decoded {
