@@ -166,7 +166,6 @@ impl LocalStack {
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
             ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-            ("AWS_S3_FORCE_PATH_STYLE", "true".to_owned()),
             ("THUMBNAILS_BUCKET", THUMBNAILS.to_owned()),
             ("WASABI_ENDPOINT", settings.endpoint.clone()),
             ("WASABI_REGION", settings.region.clone()),
