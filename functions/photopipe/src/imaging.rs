@@ -1054,6 +1054,105 @@ mod tests {
         );
     }
 
+    /// The colour of the thumbnail's centre, for one rendition of `bytes`.
+    fn centre_of(bytes: &[u8]) -> [u8; 3] {
+        let limits = InputLimits::default();
+        let inspection = inspect(bytes, &limits).expect("valid");
+        let thumb = one(
+            bytes,
+            &inspection,
+            &"64x64:png".parse().expect("spec"),
+            &limits,
+        )
+        .expect("thumb");
+        let image = image::load_from_memory(&thumb.bytes)
+            .expect("decodes")
+            .to_rgb8();
+        image.get_pixel(image.width() / 2, image.height() / 2).0
+    }
+
+    fn near(actual: [u8; 3], expected: [u8; 3]) -> bool {
+        actual.iter().zip(expected).all(|(a, e)| a.abs_diff(e) <= 3)
+    }
+
+    #[test]
+    fn gif_gives_its_first_frame() {
+        let mut gif = Vec::new();
+        {
+            let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+            for colour in [[200, 30, 30, 255], [30, 30, 200, 255]] {
+                let frame =
+                    image::Frame::new(image::RgbaImage::from_pixel(80, 40, image::Rgba(colour)));
+                encoder.encode_frame(frame).expect("frame");
+            }
+        }
+        assert!(
+            near(centre_of(&gif), [200, 30, 30]),
+            "{:?}",
+            centre_of(&gif)
+        );
+    }
+
+    #[test]
+    fn palette_and_sixteen_bit_pngs() {
+        let mut palette = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut palette, 8, 8);
+            encoder.set_color(png::ColorType::Indexed);
+            encoder.set_depth(png::BitDepth::Eight);
+            encoder.set_palette(vec![10, 20, 30, 40, 180, 90]);
+            let mut writer = encoder.write_header().expect("header");
+            writer.write_image_data(&[1; 64]).expect("data");
+        }
+        assert!(
+            near(centre_of(&palette), [40, 180, 90]),
+            "{:?}",
+            centre_of(&palette)
+        );
+        let deep = DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(
+            50,
+            30,
+            image::Rgba([65535u16, 32896, 0, 65535]),
+        ));
+        assert!(
+            near(centre_of(&encode_png(&deep)), [255, 128, 0]),
+            "{:?}",
+            centre_of(&encode_png(&deep))
+        );
+    }
+
+    #[test]
+    fn webp_lossless_with_alpha_is_flattened() {
+        let mut webp = Vec::new();
+        let half_clear = image::RgbaImage::from_pixel(40, 40, image::Rgba([0, 0, 255, 128]));
+        DynamicImage::ImageRgba8(half_clear)
+            .write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut webp))
+            .expect("webp encodes");
+        assert_eq!(sniff(&webp[..SNIFF_LEN]), Ok(ImageFormat::Webp));
+        // Half-transparent blue over white.
+        assert!(
+            near(centre_of(&webp), [127, 127, 255]),
+            "{:?}",
+            centre_of(&webp)
+        );
+    }
+
+    #[test]
+    fn an_mpo_gives_its_first_image() {
+        // An MPO is a JPEG followed by more JPEGs (other views); the first is the photo.
+        let mut mpo = encode_jpeg(&RgbImage::from_pixel(64, 64, Rgb([20, 160, 60])));
+        mpo.extend(encode_jpeg(&RgbImage::from_pixel(
+            64,
+            64,
+            Rgb([160, 20, 60]),
+        )));
+        assert!(
+            near(centre_of(&mpo), [20, 160, 60]),
+            "{:?}",
+            centre_of(&mpo)
+        );
+    }
+
     #[test]
     fn thumbnails_carry_no_exif() {
         let jpeg = with_orientation(
