@@ -142,11 +142,6 @@ pub fn inspect(bytes: &[u8], limits: &InputLimits) -> Result<Inspection> {
 /// Reads the dimensions straight from the header bytes, without a decoder: a hostile file
 /// gets no further than this before its claimed size is checked.
 fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
-    let be16 = |at: usize| {
-        Some(u32::from(u16::from_be_bytes(
-            bytes.get(at..at + 2)?.try_into().ok()?,
-        )))
-    };
     let le16 = |at: usize| {
         Some(u32::from(u16::from_le_bytes(
             bytes.get(at..at + 2)?.try_into().ok()?,
@@ -181,25 +176,21 @@ fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
             // Walk the marker segments to the first start-of-frame.
             let mut at = 2;
             loop {
-                while *bytes.get(at)? != 0xFF {
-                    at += 1;
-                }
-                while *bytes.get(at)? == 0xFF {
-                    at += 1;
-                }
-                let marker = *bytes.get(at)?;
-                at += 1;
-                if matches!(marker, 0x01 | 0xD0..=0xD7) {
-                    continue;
-                }
-                let length = be16(at)? as usize;
-                if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-                    return Some((be16(at + 5)?, be16(at + 3)?));
+                let (marker, segment, next) = crate::jpeg_dc::next_segment(bytes, at)?;
+                let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+                if sof {
+                    let be16 = |i: usize| {
+                        Some(u32::from(u16::from_be_bytes([
+                            *segment.get(i)?,
+                            *segment.get(i + 1)?,
+                        ])))
+                    };
+                    return Some((be16(3)?, be16(1)?));
                 }
                 if marker == 0xD9 || marker == 0xDA {
                     return None;
                 }
-                at += length;
+                at = next;
             }
         }
     }

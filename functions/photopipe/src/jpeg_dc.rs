@@ -207,20 +207,11 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
     }
     let mut at = 2;
     loop {
-        while *bytes.get(at)? != 0xFF {
-            at += 1;
-        }
-        while *bytes.get(at)? == 0xFF {
-            at += 1;
-        }
-        let marker = *bytes.get(at)?;
-        at += 1;
+        let (marker, segment, next) = next_segment(bytes, at)?;
         if marker == 0xD9 || marker == 0x00 || (0xD0..=0xD7).contains(&marker) {
             break;
         }
-        let length = usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
-        let segment = bytes.get(at + 2..at + length)?;
-        at += length;
+        at = next;
         match marker {
             // Baseline, extended and progressive Huffman frames; nothing else.
             0xC0..=0xC2 => {
@@ -330,6 +321,25 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
         width.div_ceil(8),
         height.div_ceil(8),
     ))
+}
+
+/// The marker segment at or after `at`: its marker, its payload (empty for a standalone
+/// marker such as RSTn or EOI) and where the next one may start.
+pub(crate) fn next_segment(bytes: &[u8], mut at: usize) -> Option<(u8, &[u8], usize)> {
+    while *bytes.get(at)? != 0xFF {
+        at += 1;
+    }
+    while *bytes.get(at)? == 0xFF {
+        at += 1;
+    }
+    let marker = *bytes.get(at)?;
+    at += 1;
+    if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD9) {
+        return Some((marker, &[], at));
+    }
+    let length = usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
+    let segment = bytes.get(at + 2..at + length)?;
+    Some((marker, segment, at + length))
 }
 
 /// Decodes the DC coefficients of one scan (skipping the AC ones of a sequential scan) and
