@@ -298,15 +298,12 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         .iter()
         .map(|rendition| source_size_needed(width, height, orientation, rendition))
         .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)));
-    // Needed at 1/8 or 1/4 scale, the image is made of its lowest frequencies alone. (Without
-    // renditions this is validate, which must read all the data.)
-    let fits = |scale: u32| {
-        want_w <= (width * scale).div_ceil(8) && want_h <= (height * scale).div_ceil(8)
-    };
-    let reduced = [1, 2].into_iter().find(|&scale| fits(scale));
+    // Needed at 1/8 scale, the image is made of DC coefficients alone. (Without renditions
+    // this is validate, which must read all the data.)
+    let eighth_will_do = want_w <= width.div_ceil(8) && want_h <= height.div_ceil(8);
     if !renditions.is_empty()
-        && let Some(scale) = reduced
-        && let Some(pixels) = crate::jpeg_dc::decode(bytes, scale as usize)
+        && eighth_will_do
+        && let Some(pixels) = crate::jpeg_dc::decode(bytes)
     {
         return Ok(Decoded {
             pixels,

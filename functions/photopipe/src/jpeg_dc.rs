@@ -1,16 +1,14 @@
-//! JPEG decoding at 1/8 and 1/4 scale from the lowest-frequency coefficients alone.
+//! A 1/8-scale JPEG decode from the DC coefficients alone.
 //!
 //! At 1/8 scale each 8×8 block becomes one pixel whose value is the block's DC coefficient
-//! (the IDCT of a DC-only block is `DC × Q₀ / 8 + 128`); at 1/4 scale it becomes 2×2 pixels
-//! made from the four coefficients of the lowest frequencies. Nothing else needs decoding. A
-//! progressive JPEG stores the DC coefficients in its first scans, ahead of the AC scans
-//! that make up most of the file: at 1/8 those are skipped byte-wise. In a baseline JPEG the
-//! AC coefficients sit between the DC ones: their Huffman codes are read to find the next
-//! block, but beyond the few kept nothing is dequantised, transformed or stored. The result
-//! is the image jpeg-decoder's scaled decode gives, for a fraction of the work. It handles
-//! 8-bit greyscale and YCbCr (JFIF) images; for anything else (CMYK, RGB-coded, arithmetic
-//! coding, 12-bit, progressive at 1/4, corrupt data) it answers `None` and the caller
-//! decodes normally.
+//! (the IDCT of a DC-only block is `DC × Q₀ / 8 + 128`), so nothing but the DC coefficients
+//! needs decoding. A progressive JPEG stores them in its first scans, ahead of the AC scans
+//! that make up most of the file: those are skipped byte-wise. In a baseline JPEG the AC
+//! coefficients sit between the DC ones: their Huffman codes are read to find the next block,
+//! but nothing is dequantised, transformed or stored. The result is the image a full 1/8
+//! decode gives, for a fraction of the work. It handles 8-bit greyscale and YCbCr (JFIF)
+//! images; for anything else (CMYK, RGB-coded, arithmetic coding, 12-bit, corrupt data) it
+//! answers `None` and the caller decodes normally.
 
 use image::{GrayImage, RgbImage};
 
@@ -29,9 +27,8 @@ struct Component {
     /// Blocks across and down that hold image data.
     real_w: usize,
     real_h: usize,
-    /// The kept coefficients of each block, row-major over the padded blocks: natural
-    /// positions 0 (DC), 1, 8 and 9, not yet dequantised.
-    coefficients: Vec<[i32; 4]>,
+    /// DC coefficients, row-major over the padded blocks.
+    dc: Vec<i32>,
     /// The successive-approximation bit position reached so far (`None`: no DC scan yet).
     dc_precision: Option<u8>,
 }
@@ -198,17 +195,9 @@ struct Tables {
     ac: [Option<Huffman>; 4],
 }
 
-/// Zigzag positions of the kept coefficients (natural positions 0, 1, 8, 9).
-const KEPT_ZIGZAG: [usize; 4] = [0, 1, 2, 4];
-
-/// The image at 1/`8 / scale` of its size (`scale` 1: 1/8, 2: 1/4), or `None` when this
-/// decoder does not handle it.
-pub fn decode(bytes: &[u8], scale: usize) -> Option<Pixels> {
-    if !(scale == 1 || scale == 2) {
-        return None;
-    }
-    // Per table, the quantisation steps of the kept coefficients.
-    let mut quant = [[0u16; 4]; 4];
+/// The 1/8-scale image of a JPEG, or `None` when this decoder does not handle it.
+pub fn decode(bytes: &[u8]) -> Option<Pixels> {
+    let mut quant = [0u16; 4];
     let mut tables = Tables::default();
     let mut components: Vec<Component> = Vec::new();
     let (mut width, mut height, mut restart_interval) = (0usize, 0usize, 0usize);
@@ -250,7 +239,7 @@ pub fn decode(bytes: &[u8], scale: usize) -> Option<Pixels> {
                         blocks_h: 0,
                         real_w: 0,
                         real_h: 0,
-                        coefficients: Vec::new(),
+                        dc: Vec::new(),
                         dc_precision: None,
                     });
                 }
@@ -262,7 +251,7 @@ pub fn decode(bytes: &[u8], scale: usize) -> Option<Pixels> {
                     component.blocks_h = mcus_h * component.v;
                     component.real_w = (width * component.h).div_ceil(h_max).div_ceil(8);
                     component.real_h = (height * component.v).div_ceil(v_max).div_ceil(8);
-                    component.coefficients = vec![[0; 4]; component.blocks_w * component.blocks_h];
+                    component.dc = vec![0; component.blocks_w * component.blocks_h];
                 }
             }
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
@@ -287,14 +276,11 @@ pub fn decode(bytes: &[u8], scale: usize) -> Option<Pixels> {
                     let (precision, id) = (rest[0] >> 4, usize::from(rest[0] & 15));
                     let size = if precision == 0 { 64 } else { 128 };
                     let table = rest.get(1..1 + size)?;
-                    let step = |zigzag: usize| {
-                        if precision == 0 {
-                            u16::from(table[zigzag])
-                        } else {
-                            u16::from_be_bytes([table[2 * zigzag], table[2 * zigzag + 1]])
-                        }
+                    *quant.get_mut(id)? = if precision == 0 {
+                        u16::from(table[0])
+                    } else {
+                        u16::from_be_bytes([table[0], table[1]])
                     };
-                    *quant.get_mut(id)? = KEPT_ZIGZAG.map(step);
                     rest = &rest[1 + size..];
                 }
             }
@@ -314,7 +300,6 @@ pub fn decode(bytes: &[u8], scale: usize) -> Option<Pixels> {
                     &mut components,
                     &tables,
                     restart_interval,
-                    scale,
                 )?;
                 if components.iter().all(|c| c.dc_precision == Some(0)) {
                     break;
@@ -333,9 +318,8 @@ pub fn decode(bytes: &[u8], scale: usize) -> Option<Pixels> {
     Some(pixels(
         &components,
         &quant,
-        (width * scale).div_ceil(8),
-        (height * scale).div_ceil(8),
-        scale,
+        width.div_ceil(8),
+        height.div_ceil(8),
     ))
 }
 
@@ -367,7 +351,6 @@ fn decode_scan(
     components: &mut [Component],
     tables: &Tables,
     restart_interval: usize,
-    scale: usize,
 ) -> Option<usize> {
     let count = usize::from(*header.first()?);
     let mut members = Vec::with_capacity(count);
@@ -386,7 +369,7 @@ fn decode_scan(
     if spectral_start == 0 {
         // A sequential scan holds every coefficient; a progressive DC scan only the DC.
         let sequential = spectral_end == 63;
-        if !sequential && (spectral_end != 0 || scale != 1) {
+        if !sequential && spectral_end != 0 {
             return None;
         }
         for &(component, _, _) in &members {
@@ -444,17 +427,12 @@ fn decode_scan(
                 }
                 let diff = extend(bits.bits(u32::from(size))?, size);
                 predictors[component] += diff;
-                c.coefficients.get_mut(slot)?[0] = predictors[component] << low;
+                *c.dc.get_mut(slot)? = predictors[component] << low;
             } else if bits.bit()? {
-                c.coefficients.get_mut(slot)?[0] |= 1 << low;
+                *c.dc.get_mut(slot)? |= 1 << low;
             }
             if sequential {
-                let kept = &mut c.coefficients.get_mut(slot)?[1..];
-                read_ac(
-                    &mut bits,
-                    tables.ac.get(ac_table)?.as_ref()?,
-                    (scale == 2).then_some(kept),
-                )?;
+                skip_ac(&mut bits, tables.ac.get(ac_table)?.as_ref()?)?;
             }
         }
         for &(component, _, _) in &members {
@@ -475,58 +453,35 @@ fn decode_scan(
     }
 }
 
-/// Reads past a block's 63 AC coefficients, keeping those at zigzag positions 1, 2 and 4
-/// when asked to and decoding no other value.
-fn read_ac(bits: &mut Bits<'_>, table: &Huffman, mut kept: Option<&mut [i32]>) -> Option<()> {
+/// Reads past a block's 63 AC coefficients without decoding their values.
+fn skip_ac(bits: &mut Bits<'_>, table: &Huffman) -> Option<()> {
     let mut k = 1;
     while k < 64 {
         let symbol = bits.decode(table)?;
-        let (run, size) = (usize::from(symbol >> 4), symbol & 15);
+        let (run, size) = (symbol >> 4, symbol & 15);
         if size == 0 {
             if run != 15 {
                 return Some(()); // end of block
             }
             k += 16;
-            continue;
+        } else {
+            bits.bits(u32::from(size))?;
+            k += usize::from(run) + 1;
         }
-        k += run;
-        let value = bits.bits(u32::from(size))?;
-        if let Some(kept) = kept.as_deref_mut()
-            && let Some(slot) = KEPT_ZIGZAG[1..].iter().position(|&z| z == k)
-        {
-            kept[slot] = extend(value, size);
-        }
-        k += 1;
     }
     (k == 64).then_some(())
 }
 
-/// Turns the kept coefficients into the scaled image (`scale` pixels a block side).
-fn pixels(
-    components: &[Component],
-    quant: &[[u16; 4]; 4],
-    width: usize,
-    height: usize,
-    scale: usize,
-) -> Pixels {
+/// Turns DC coefficients into the 1/8-scale image.
+fn pixels(components: &[Component], quant: &[u16; 4], width: usize, height: usize) -> Pixels {
     let h_max = components.iter().map(|c| c.h).max().unwrap_or(1);
     let v_max = components.iter().map(|c| c.v).max().unwrap_or(1);
-    // A pixel of a component's own grid (`scale` per block side); at 1/4 each block's 2×2
-    // comes from its four lowest frequencies, computed as jpeg-decoder's 2×2 IDCT does.
-    let value = |c: &Component, x: usize, y: usize| -> f32 {
-        let (x, y) = (x.min(c.real_w * scale - 1), y.min(c.real_h * scale - 1));
-        let block = &c.coefficients[(y / scale) * c.blocks_w + x / scale];
-        let q = &quant[c.quant_table];
-        let s = |i: usize| block[i] as f32 * f32::from(q[i]);
-        if scale == 1 {
-            return s(0) / 8.0 + 128.0;
-        }
-        let horizontal = if x % 2 == 0 { 1.0 } else { -1.0 };
-        let vertical = if y % 2 == 0 { 1.0 } else { -1.0 };
-        (s(0) + vertical * s(2) + horizontal * (s(1) + vertical * s(3))) / 8.0 + 128.0
+    // A block's value; subsampled components are interpolated between block centres (as
+    // libjpeg's "fancy" upsampling does).
+    let value = |c: &Component, bx: usize, by: usize| -> f32 {
+        let dc = c.dc[by.min(c.real_h - 1) * c.blocks_w + bx.min(c.real_w - 1)];
+        dc as f32 * f32::from(quant[c.quant_table]) / 8.0 + 128.0
     };
-    // Subsampled components are interpolated between sample centres (as libjpeg's "fancy"
-    // upsampling does).
     let sample = |c: &Component, x: usize, y: usize| -> f32 {
         if c.h == h_max && c.v == v_max {
             return value(c, x, y);
@@ -567,29 +522,19 @@ mod tests {
     use super::*;
     use jpeg_encoder::SamplingFactor;
 
-    /// jpeg-decoder's own scaled decode (scale 1: 1/8, 2: 1/4), the reference.
-    fn reference(jpeg: &[u8], scale: u16) -> (u32, u32, Vec<u8>) {
+    /// jpeg-decoder's own 1/8-scale decode, the reference.
+    fn reference(jpeg: &[u8]) -> (u32, u32, Vec<u8>) {
         let mut decoder = jpeg_decoder::Decoder::new(jpeg);
         decoder.read_info().expect("header");
-        let info = decoder.info().expect("info");
-        let eighths = |side: u16| (side * scale).div_ceil(8);
-        decoder
-            .scale(eighths(info.width), eighths(info.height))
-            .expect("scale");
+        decoder.scale(1, 1).expect("scale");
         let pixels = decoder.decode().expect("decodes");
         let info = decoder.info().expect("info");
         (u32::from(info.width), u32::from(info.height), pixels)
     }
 
     fn assert_matches_reference(jpeg: &[u8], what: &str) {
-        assert_matches_reference_at(jpeg, 1, what);
-    }
-
-    fn assert_matches_reference_at(jpeg: &[u8], scale: u16, what: &str) {
-        let (width, height, expected) = reference(jpeg, scale);
-        let actual = match decode(jpeg, usize::from(scale))
-            .unwrap_or_else(|| panic!("{what}: not decoded"))
-        {
+        let (width, height, expected) = reference(jpeg);
+        let actual = match decode(jpeg).unwrap_or_else(|| panic!("{what}: not decoded")) {
             Pixels::Rgb(rgb) => {
                 assert_eq!(rgb.dimensions(), (width, height), "{what}");
                 rgb.into_raw()
@@ -669,28 +614,6 @@ mod tests {
     }
 
     #[test]
-    fn matches_a_full_quarter_scale_decode_of_baseline_jpegs() {
-        let image = scene(203, 117);
-        for sampling in [
-            SamplingFactor::F_1_1,
-            SamplingFactor::F_2_2,
-            SamplingFactor::F_2_1,
-        ] {
-            for restart in [None, Some(3)] {
-                let what = format!("1/4 {sampling:?} restart {restart:?}");
-                assert_matches_reference_at(&encoded(&image, false, sampling, restart), 2, &what);
-            }
-        }
-        let hopper = include_bytes!("../../../samples/photos/hopper-rotated.jpg");
-        assert_matches_reference_at(hopper, 2, "hopper at 1/4 (libjpeg, baseline)");
-        let progressive = encoded(&image, true, SamplingFactor::F_2_2, None);
-        assert!(
-            decode(&progressive, 2).is_none(),
-            "progressive at 1/4 goes to the full decoder"
-        );
-    }
-
-    #[test]
     fn greyscale() {
         let grey = GrayImage::from_fn(99, 64, |x, y| image::Luma([((x * 2 + y) % 256) as u8]));
         for progressive in [true, false] {
@@ -707,14 +630,14 @@ mod tests {
     #[test]
     fn declines_what_it_does_not_handle() {
         let cmyk = include_bytes!("../../../samples/photos/cmyk.jpg");
-        assert!(decode(cmyk, 1).is_none(), "CMYK goes to the full decoder");
+        assert!(decode(cmyk).is_none(), "CMYK goes to the full decoder");
         for progressive in [true, false] {
             let full = encoded(&scene(64, 64), progressive, SamplingFactor::F_2_2, None);
             assert!(
-                decode(&full[..full.len() / 2], 1).is_none(),
+                decode(&full[..full.len() / 2]).is_none(),
                 "truncated, progressive {progressive}"
             );
         }
-        assert!(decode(b"not a jpeg", 1).is_none());
+        assert!(decode(b"not a jpeg").is_none());
     }
 }
