@@ -257,17 +257,7 @@ mod tests {
         let delete =
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &original, &delete]);
-        let (t, a) = records();
-        let outcome = remove_archived(
-            &s3,
-            &archived(BYTES),
-            "thumbs",
-            &photo(),
-            std::slice::from_ref(&t),
-            &a,
-        )
-        .await
-        .expect("removed");
+        let outcome = remove_with(&s3, BYTES).await.expect("removed");
         assert_eq!(outcome.result, "removed");
         assert_eq!(delete.num_calls(), 1);
     }
@@ -278,17 +268,7 @@ mod tests {
         let delete =
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &delete]);
-        let (t, a) = records();
-        let err = remove_archived(
-            &s3,
-            &archived(b"bit rot"),
-            "thumbs",
-            &photo(),
-            std::slice::from_ref(&t),
-            &a,
-        )
-        .await
-        .expect_err("kept");
+        let err = remove_with(&s3, b"bit rot").await.expect_err("kept");
         assert_eq!(err.error_name(), "Photo.IntegrityMismatch");
         assert_eq!(delete.num_calls(), 0);
     }
@@ -300,19 +280,24 @@ mod tests {
         let delete =
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &delete]);
-        let (t, a) = records();
-        let err = remove_archived(
-            &s3,
-            &archived(BYTES),
-            "thumbs",
-            &photo(),
-            std::slice::from_ref(&t),
-            &a,
-        )
-        .await
-        .expect_err("kept");
+        let err = remove_with(&s3, BYTES).await.expect_err("kept");
         assert_eq!(err.error_name(), "Photo.NotVerified");
         assert_eq!(delete.num_calls(), 0);
+    }
+
+    /// Cleanup of `photo()` with its recorded thumbnail and archive copy, the archive
+    /// holding `archived_bytes`.
+    async fn remove_with(s3: &Client, archived_bytes: &'static [u8]) -> Result<CleanupOutcome> {
+        let (thumbnail, archive) = records();
+        remove_archived(
+            s3,
+            &archived(archived_bytes),
+            "thumbs",
+            &photo(),
+            &[thumbnail],
+            &archive,
+        )
+        .await
     }
 
     fn bad_upload() -> (ObjectCreatedEvent, CaughtError) {

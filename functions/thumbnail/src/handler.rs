@@ -147,6 +147,12 @@ mod tests {
         out.into_inner()
     }
 
+    /// Runs the thumbnail step on a photo uploaded as `photos/a.jpg` with these bytes.
+    async fn thumbnail_of(client: &Client, bytes: &[u8]) -> Result<Vec<ThumbnailRecord>> {
+        let photo = testing::photo("photos/a.jpg", bytes);
+        thumbnail(client, &target(), PhotoRequest { photo }).await
+    }
+
     fn target() -> Target {
         Target {
             bucket: "thumbs".into(),
@@ -187,15 +193,7 @@ mod tests {
             })
             .then_output(|| PutObjectOutput::builder().build());
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get, &put]);
-        let record = thumbnail(
-            &client,
-            &target(),
-            PhotoRequest {
-                photo: testing::photo("photos/a.jpg", &bytes),
-            },
-        )
-        .await
-        .expect("thumbnail");
+        let record = thumbnail_of(&client, &bytes).await.expect("thumbnail");
         assert_eq!(record.len(), 1);
         let record = &record[0];
         assert_eq!((record.width, record.height), (256, 128));
@@ -219,15 +217,7 @@ mod tests {
         });
         let get = mock!(Client::get_object).then_output(|| GetObjectOutput::builder().build());
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get]);
-        let record = thumbnail(
-            &client,
-            &target(),
-            PhotoRequest {
-                photo: testing::photo("photos/a.jpg", &bytes),
-            },
-        )
-        .await
-        .expect("reused");
+        let record = thumbnail_of(&client, &bytes).await.expect("reused");
         let reused: Vec<_> = record
             .iter()
             .map(|r| (r.width, r.height, r.bytes))
@@ -247,15 +237,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get]);
-        let err = thumbnail(
-            &client,
-            &target(),
-            PhotoRequest {
-                photo: testing::photo("photos/a.jpg", b"old"),
-            },
-        )
-        .await
-        .expect_err("mismatch");
+        let err = thumbnail_of(&client, b"old").await.expect_err("mismatch");
         assert_eq!(err.error_name(), "Photo.IntegrityMismatch");
     }
 }
