@@ -270,6 +270,30 @@ fn guarded<T>(format: ImageFormat, work: impl FnOnce() -> Result<T>) -> Result<T
     })
 }
 
+/// The orientation the metadata asks for: the EXIF tag where there is one, else XMP's
+/// `tiff:Orientation` (what Adobe's tools write, and Pillow and exiftool read). The
+/// thumbnail carries no metadata, so whichever the original declares must be baked in.
+fn orientation(exif: Option<&[u8]>, xmp: Option<&[u8]>) -> Orientation {
+    exif.and_then(Orientation::from_exif_chunk)
+        .or_else(|| xmp.and_then(xmp_orientation))
+        .unwrap_or(Orientation::NoTransforms)
+}
+
+/// `tiff:Orientation="6"` (attribute) or `<tiff:Orientation>6</tiff:Orientation>` (element).
+fn xmp_orientation(xmp: &[u8]) -> Option<Orientation> {
+    const TAG: &[u8] = b"tiff:Orientation";
+    let at = xmp.windows(TAG.len()).position(|window| window == TAG)? + TAG.len();
+    let rest = xmp.get(at..)?;
+    let value = rest
+        .iter()
+        .take(8)
+        .find(|&&byte| !matches!(byte, b'=' | b'"' | b'\'' | b'>' | b' '))?;
+    if !value.is_ascii_digit() {
+        return None;
+    }
+    Orientation::from_exif(value - b'0')
+}
+
 fn swaps_axes(orientation: Orientation) -> bool {
     matches!(
         orientation,
@@ -285,10 +309,7 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(corrupt)?;
-    let orientation = decoder
-        .exif_data()
-        .and_then(Orientation::from_exif_chunk)
-        .unwrap_or(Orientation::NoTransforms);
+    let orientation = orientation(decoder.exif_data(), decoder.xmp_data());
     let icc = decoder.icc_profile();
     let header = decoder
         .info()
@@ -367,7 +388,9 @@ fn decode_generic(bytes: &[u8], format: ImageFormat, limits: &InputLimits) -> Re
     let mut decode_limits = image::Limits::default();
     decode_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).min(1 << 30));
     decoder.set_limits(decode_limits).map_err(failed)?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let exif = decoder.exif_metadata().ok().flatten();
+    let xmp = decoder.xmp_metadata().ok().flatten();
+    let orientation = orientation(exif.as_deref(), xmp.as_deref());
     let icc = decoder.icc_profile().ok().flatten();
     let image = DynamicImage::from_decoder(decoder).map_err(failed)?;
     Ok(Decoded {
@@ -1082,6 +1105,98 @@ mod tests {
             "{:?}",
             centre_of(&gif)
         );
+    }
+
+    /// Which way up a 64×32 thumbnail of the red-left, blue-right 200×100 image came out:
+    /// the corner red is in.
+    fn red_corner(bytes: &[u8]) -> (u32, u32, &'static str) {
+        let limits = InputLimits::default();
+        let inspection = inspect(bytes, &limits).expect("valid");
+        let rendition = Rendition {
+            width: 64,
+            height: 64,
+            format: OutputFormat::Png,
+            ..Rendition::default()
+        };
+        let thumb = one(bytes, &inspection, &rendition, &limits).expect("thumbnail");
+        let image = image::load_from_memory(&thumb.bytes)
+            .expect("decodes")
+            .to_rgb8();
+        let (w, h) = (image.width() - 1, image.height() - 1);
+        let red = |x: u32, y: u32| image.get_pixel(x, y)[0] > 128;
+        let side = match () {
+            _ if red(0, h / 2) && !red(w, h / 2) => "left",
+            _ if red(w, h / 2) && !red(0, h / 2) => "right",
+            _ if red(w / 2, 0) && !red(w / 2, h) => "top",
+            _ => "bottom",
+        };
+        (image.width(), image.height(), side)
+    }
+
+    /// An XMP packet around one `rdf:Description` whose attributes and body are given.
+    fn xmp_packet(attributes: &str, body: &str) -> String {
+        format!(
+            "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\
+             <rdf:Description xmlns:tiff=\"http://ns.adobe.com/tiff/1.0/\" {attributes}>{body}</rdf:Description></rdf:RDF></x:xmpmeta>"
+        )
+    }
+
+    #[test]
+    fn png_and_jpeg_orientation_from_exif_or_xmp() {
+        let base = RgbImage::from_fn(200, 100, |x, _| {
+            if x < 100 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        let png_with = |exif: Option<u16>, xmp: Option<&str>| {
+            let mut info = png::Info::with_size(200, 100);
+            info.color_type = png::ColorType::Rgb;
+            info.bit_depth = png::BitDepth::Eight;
+            if let Some(orientation) = exif {
+                // The eXIf chunk holds the TIFF structure without JPEG's "Exif\0\0".
+                let jpeg = with_orientation(&encode_jpeg(&base), orientation);
+                info.exif_metadata = Some(jpeg[12..12 + 26].to_vec().into());
+            }
+            let mut out = Vec::new();
+            let mut encoder = png::Encoder::with_info(&mut out, info).expect("info");
+            if let Some(xmp) = xmp {
+                encoder
+                    .add_itxt_chunk("XML:com.adobe.xmp".into(), xmp_packet(xmp, ""))
+                    .expect("iTXt");
+            }
+            let mut writer = encoder.write_header().expect("header");
+            writer.write_image_data(base.as_raw()).expect("data");
+            writer.finish().expect("finish");
+            out
+        };
+        assert_eq!(red_corner(&png_with(None, None)), (64, 32, "left"));
+        // eXIf orientation 6: turned 90° clockwise, the stored left edge goes to the top.
+        assert_eq!(red_corner(&png_with(Some(6), None)), (32, 64, "top"));
+        // XMP alone (attribute form), as Adobe's tools write it: 3 is a half turn.
+        let half_turn = "tiff:Orientation=\"3\"";
+        assert_eq!(
+            red_corner(&png_with(None, Some(half_turn))),
+            (64, 32, "right")
+        );
+        // Where both are present, EXIF wins.
+        assert_eq!(
+            red_corner(&png_with(Some(8), Some(half_turn))),
+            (32, 64, "bottom")
+        );
+
+        // A JPEG with only an XMP APP1 segment, element form.
+        let jpeg = encode_jpeg(&base);
+        let mut segment = b"http://ns.adobe.com/xap/1.0/\0".to_vec();
+        segment
+            .extend_from_slice(xmp_packet("", "<tiff:Orientation>6</tiff:Orientation>").as_bytes());
+        let mut tagged = jpeg[..2].to_vec();
+        tagged.extend_from_slice(&[0xFF, 0xE1]);
+        tagged.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
+        tagged.extend_from_slice(&segment);
+        tagged.extend_from_slice(&jpeg[2..]);
+        assert_eq!(red_corner(&tagged), (32, 64, "top"));
     }
 
     #[test]
