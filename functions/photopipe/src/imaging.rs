@@ -257,6 +257,7 @@ pub fn decode(
 ) -> Result<Decoded> {
     guarded(inspection.format, || match inspection.format {
         ImageFormat::Jpeg => decode_jpeg(bytes, renditions),
+        ImageFormat::Webp => decode_webp(bytes, renditions, limits),
         other => decode_generic(bytes, other, limits),
     })
 }
@@ -388,13 +389,61 @@ fn decode_generic(bytes: &[u8], format: ImageFormat, limits: &InputLimits) -> Re
     let mut decode_limits = image::Limits::default();
     decode_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).min(1 << 30));
     decoder.set_limits(decode_limits).map_err(failed)?;
-    let exif = decoder.exif_metadata().ok().flatten();
-    let xmp = decoder.xmp_metadata().ok().flatten();
-    let orientation = orientation(exif.as_deref(), xmp.as_deref());
-    let icc = decoder.icc_profile().ok().flatten();
+    let (orientation, icc) = metadata(&mut decoder);
     let image = DynamicImage::from_decoder(decoder).map_err(failed)?;
     Ok(Decoded {
         pixels: flatten(image),
+        orientation,
+        icc,
+    })
+}
+
+/// The orientation and ICC profile in an image's container, as the image crate reads them.
+fn metadata(decoder: &mut impl ImageDecoder) -> (Orientation, Option<Vec<u8>>) {
+    let exif = decoder.exif_metadata().ok().flatten();
+    let xmp = decoder.xmp_metadata().ok().flatten();
+    let orientation = orientation(exif.as_deref(), xmp.as_deref());
+    (orientation, decoder.icc_profile().ok().flatten())
+}
+
+/// A still WebP goes through libwebp, scaled while it decodes by the largest whole factor
+/// that leaves every rendition enough pixels (the Lanczos pass does the rest, as after a
+/// JPEG's DCT scaling); an animation's first frame goes through the image crate. The
+/// container's metadata comes from the image crate's parser, which reads only chunk headers.
+fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
+    let corrupt =
+        |reason: String| PipelineError::InvalidImage(format!("WebP data is corrupt: {reason}"));
+    let header = crate::webp::features(bytes).map_err(corrupt)?;
+    if header.animated {
+        return decode_generic(bytes, ImageFormat::Webp, limits);
+    }
+    let pixels = u64::from(header.width) * u64::from(header.height);
+    if pixels > limits.max_pixels {
+        return Err(PipelineError::InvalidImage(format!(
+            "WebP bitstream is {}×{}, limit {} MP",
+            header.width,
+            header.height,
+            megapixels(limits.max_pixels)
+        )));
+    }
+    let mut container = ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::WebP)
+        .into_decoder()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let (orientation, icc) = metadata(&mut container);
+    let (want_w, want_h) = renditions
+        .iter()
+        .map(|rendition| source_size_needed(header.width, header.height, orientation, rendition))
+        .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)));
+    let shrink = (header.width / want_w).min(header.height / want_h).max(1);
+    let rgb = crate::webp::decode(
+        bytes,
+        &header,
+        header.width.div_ceil(shrink),
+        header.height.div_ceil(shrink),
+    )
+    .map_err(corrupt)?;
+    Ok(Decoded {
+        pixels: Pixels::Rgb(rgb),
         orientation,
         icc,
     })
@@ -591,9 +640,10 @@ fn render(
         OutputFormat::Png => image
             .write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
             .map_err(|e| encoding_failed(&e))?,
-        OutputFormat::Webp => image
-            .write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut bytes))
-            .map_err(|e| encoding_failed(&e))?,
+        OutputFormat::Webp => {
+            bytes = crate::webp::encode_lossy(&image.to_rgb8(), rendition.quality)
+                .map_err(|e| encoding_failed(&e))?;
+        }
     }
     Ok(Thumbnail {
         bytes,
@@ -1241,6 +1291,100 @@ mod tests {
             "{:?}",
             centre_of(&webp)
         );
+    }
+
+    /// A lossy WebP of `image` in the extended format, with an EXIF chunk holding
+    /// `orientation`.
+    fn webp_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
+        let simple = crate::webp::encode_lossy(image, 90).expect("encodes");
+        let tiff = &with_orientation(&encode_jpeg(image), orientation)[12..12 + 26];
+        let mut body = b"WEBPVP8X".to_vec();
+        body.extend_from_slice(&10u32.to_le_bytes());
+        body.extend_from_slice(&[0x08, 0, 0, 0]); // flags: EXIF present
+        body.extend_from_slice(&(image.width() - 1).to_le_bytes()[..3]);
+        body.extend_from_slice(&(image.height() - 1).to_le_bytes()[..3]);
+        body.extend_from_slice(&simple[12..]); // the VP8 chunk
+        body.extend_from_slice(b"EXIF");
+        body.extend_from_slice(&(tiff.len() as u32).to_le_bytes());
+        body.extend_from_slice(tiff);
+        let mut webp = b"RIFF".to_vec();
+        webp.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        webp.extend_from_slice(&body);
+        webp
+    }
+
+    #[test]
+    fn lossy_webp_is_scaled_while_decoding_and_turned_upright() {
+        let base = RgbImage::from_fn(800, 400, |x, _| {
+            if x < 400 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        let limits = InputLimits::default();
+        let plain = webp_with_orientation(&base, 1);
+        let inspection = inspect(&plain, &limits).expect("valid");
+        assert_eq!((inspection.width, inspection.height), (800, 400));
+        // A 64×64 box needs 64×32: libwebp hands over 800/12 × 400/12, not 800×400.
+        let decoded = decode(
+            &plain,
+            &inspection,
+            &["64x64".parse().expect("spec")],
+            &limits,
+        )
+        .expect("decodes");
+        assert_eq!(decoded.pixels.dimensions(), (67, 34));
+        assert_eq!(red_corner(&plain), (64, 32, "left"));
+        assert_eq!(
+            red_corner(&webp_with_orientation(&base, 6)),
+            (32, 64, "top")
+        );
+        assert_eq!(
+            red_corner(&webp_with_orientation(&base, 3)),
+            (64, 32, "right")
+        );
+        // Without renditions (validate) every byte is still decoded, at the smallest size.
+        let mut truncated = plain.clone();
+        truncated.truncate(plain.len() - 40);
+        assert!(matches!(
+            decode(&truncated, &inspection, &[], &limits),
+            Err(PipelineError::InvalidImage(_))
+        ));
+    }
+
+    #[test]
+    fn webp_renditions_are_lossy_at_their_quality_without_metadata() {
+        // Noise, so quality shows in the size.
+        let mut seed = 7u32;
+        let noisy = RgbImage::from_fn(300, 200, |_, _| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let [a, b, c, _] = seed.to_le_bytes();
+            Rgb([a, b, c])
+        });
+        let tagged = webp_with_orientation(&noisy, 6);
+        let limits = InputLimits::default();
+        let inspection = inspect(&tagged, &limits).expect("valid");
+        let sized = |spec: &str| {
+            let thumb = one(&tagged, &inspection, &spec.parse().expect("spec"), &limits)
+                .expect("thumbnail");
+            assert_eq!((thumb.width, thumb.height), (100, 150), "{spec}");
+            assert_eq!(
+                &thumb.bytes[12..16],
+                b"VP8 ",
+                "{spec}: lossy, simple format"
+            );
+            let found = |tag: &[u8]| thumb.bytes.windows(4).any(|w| w == tag);
+            assert!(
+                !found(b"EXIF") && !found(b"XMP ") && !found(b"ICCP"),
+                "{spec}"
+            );
+            let decoded = image::load_from_memory(&thumb.bytes).expect("decodes");
+            assert_eq!((decoded.width(), decoded.height()), (100, 150));
+            thumb.bytes.len()
+        };
+        let (low, high) = (sized("150x150:webp:q30"), sized("150x150:webp:q95"));
+        assert!(low * 3 / 2 < high, "q30 {low} bytes, q95 {high} bytes");
     }
 
     #[test]

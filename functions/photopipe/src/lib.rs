@@ -12,6 +12,7 @@ pub mod s3;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wasabi;
+mod webp;
 
 pub use error::{PipelineError, Result};
 
