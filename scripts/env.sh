@@ -8,15 +8,17 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/photopipe/target}"
 export PHOTOPIPE_BIN_DIR="$CARGO_TARGET_DIR/debug"
 export CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-# The venv holding moto; reinstalled when its requirements change.
+# The venv holding moto (the local stack) and cargo-lambda with zig (the ARM64 builds);
+# reinstalled when either list of requirements changes.
 ensure_venv() {
   local stamp=.venv/.requirements
-  if [ ! -x .venv/bin/moto_server ] || ! cmp -s local/requirements.txt "$stamp"; then
-    echo "setting up .venv (moto)" >&2
+  if [ ! -x .venv/bin/moto_server ] || ! cat local/requirements.txt cdk/requirements.txt | cmp -s - "$stamp"; then
+    echo "setting up .venv (moto, cargo-lambda)" >&2
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check -r local/requirements.txt
-    cp local/requirements.txt "$stamp"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r local/requirements.txt -r cdk/requirements.txt
+    cat local/requirements.txt cdk/requirements.txt >"$stamp"
   fi
+  export PATH="$ROOT/.venv/bin:$PATH"
 }
 
 # The CDK app's node_modules, exactly as package-lock.json says.
@@ -31,4 +33,18 @@ ensure_node_modules() {
 # The four Lambda binaries and the local runner, in the one profile tests use.
 build_binaries() {
   cargo build --workspace --bins
+}
+
+# The one function with C in it (libwebp), cross-built for Lambda's ARM64 as `cdk deploy`
+# does (cargo-lambda, zig as the C compiler, no Docker), in the test profile to keep CI
+# short; the result must be an aarch64 executable.
+check_arm64_build() {
+  local dir="$CARGO_TARGET_DIR/lambda-arm64-check"
+  cargo lambda build --arm64 --package thumbnail --lambda-dir "$dir"
+  local machine
+  machine=$(od -An -tx1 -j18 -N2 "$dir/thumbnail/bootstrap" | tr -d ' \n')
+  if [ "$machine" != "b700" ]; then
+    echo "thumbnail/bootstrap is not an aarch64 ELF (e_machine $machine)" >&2
+    return 1
+  fi
 }
