@@ -34,7 +34,7 @@ struct Component {
 }
 
 /// Bits of code looked up at once; longer codes take the slow path.
-const LOOKAHEAD: u32 = 9;
+const LOOKAHEAD: u32 = 10;
 
 /// A Huffman table: a lookup of the codes up to [`LOOKAHEAD`] bits long, and `DECODE` of
 /// ITU T.81 F.2.2.3 for the longer ones.
@@ -42,6 +42,10 @@ const LOOKAHEAD: u32 = 9;
 struct Huffman {
     /// `length << 8 | symbol` by the next `LOOKAHEAD` bits; 0 for a longer code.
     fast: Vec<u16>,
+    /// For skipping AC coefficients, by the next `LOOKAHEAD` bits: `bits << 8 | step`, where
+    /// `bits` is the code's length plus its value's, and `step` how many coefficients it
+    /// covers (0: end of block); 0 for a longer code.
+    skip: Vec<u16>,
     max_code: [i32; 17],
     val_offset: [i32; 17],
     values: Vec<u8>,
@@ -51,6 +55,7 @@ impl Huffman {
     fn new(counts: &[u8; 16], values: Vec<u8>) -> Option<Self> {
         let mut table = Self {
             fast: vec![0; 1 << LOOKAHEAD],
+            skip: vec![0; 1 << LOOKAHEAD],
             max_code: [-1; 17],
             val_offset: [0; 17],
             values,
@@ -63,11 +68,12 @@ impl Huffman {
                 let symbol = *table.values.get(usize::try_from(index + offset).ok()?)?;
                 if length <= LOOKAHEAD {
                     let first = usize::try_from(code + offset).ok()? << (LOOKAHEAD - length);
+                    let span = first..first + (1 << (LOOKAHEAD - length));
                     let entry = (length as u16) << 8 | u16::from(symbol);
-                    table
-                        .fast
-                        .get_mut(first..first + (1 << (LOOKAHEAD - length)))?
-                        .fill(entry);
+                    table.fast.get_mut(span.clone())?.fill(entry);
+                    let size = u16::from(symbol & 15);
+                    let skip = (length as u16 + size) << 8 | ac_step(symbol);
+                    table.skip.get_mut(span)?.fill(skip);
                 }
             }
             if count > 0 {
@@ -378,50 +384,50 @@ fn decode_scan(
                 return None;
             }
         }
-        let units: Vec<(usize, usize, usize)> = if count == 1 {
-            // Non-interleaved: the component's own blocks, in raster order, unpadded.
-            let only = members[0].0;
-            let (w, h) = (components[only].real_w, components[only].real_h);
-            (0..h)
-                .flat_map(|y| (0..w).map(move |x| (only, x, y)))
-                .collect()
-        } else {
-            let mcus_w = components[0].blocks_w / components[0].h;
-            let mcus_h = components[0].blocks_h / components[0].v;
-            let mut units = Vec::new();
-            for my in 0..mcus_h {
-                for mx in 0..mcus_w {
-                    for &(component, _, _) in &members {
-                        let c = &components[component];
-                        for by in 0..c.v {
-                            for bx in 0..c.h {
-                                units.push((component, mx * c.h + bx, my * c.v + by));
-                            }
-                        }
-                    }
-                }
+        // Each member's component and tables, resolved once for the whole scan.
+        let mut resolved = Vec::with_capacity(members.len());
+        for &(component, dc_table, ac_table) in &members {
+            let dc = tables.dc.get(dc_table)?.as_ref();
+            let ac = tables.ac.get(ac_table)?.as_ref();
+            if (high == 0 && dc.is_none()) || (sequential && ac.is_none()) {
+                return None;
             }
-            units
-        };
-        let per_restart = if count == 1 {
-            1
-        } else {
-            members
-                .iter()
-                .map(|&(c, _, _)| components[c].h * components[c].v)
-                .sum()
-        };
+            resolved.push((component, dc, ac));
+        }
+        // An MCU is one block in a non-interleaved scan (the component's own blocks, in
+        // raster order, unpadded), else each member's h×v blocks.
+        let single = (count == 1).then(|| {
+            (
+                components[members[0].0].real_w,
+                components[members[0].0].real_h,
+            )
+        });
+        let mcus_w = components[0].blocks_w / components[0].h;
+        let mcus_h = components[0].blocks_h / components[0].v;
+        let shapes: Vec<(usize, usize)> = resolved
+            .iter()
+            .map(|&(c, _, _)| (components[c].h, components[c].v))
+            .collect();
         let mut predictors = vec![0i32; components.len()];
-        for (index, &(component, x, y)) in units.iter().enumerate() {
-            if restart_interval > 0 && index > 0 && index % (restart_interval * per_restart) == 0 {
+        let mut mcu = 0usize;
+        let mut next_mcu = |bits: &mut Bits<'_>, predictors: &mut [i32]| -> Option<()> {
+            if restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(restart_interval) {
                 bits.restart()?;
-                predictors.iter_mut().for_each(|p| *p = 0);
+                predictors.fill(0);
             }
-            let &(_, dc_table, ac_table) = members.iter().find(|m| m.0 == component)?;
+            mcu += 1;
+            Some(())
+        };
+        let mut block = |bits: &mut Bits<'_>,
+                         predictors: &mut [i32],
+                         (component, dc, ac): (usize, Option<&Huffman>, Option<&Huffman>),
+                         x: usize,
+                         y: usize|
+         -> Option<()> {
             let c = &mut components[component];
             let slot = y * c.blocks_w + x;
-            if high == 0 {
-                let size = bits.decode(tables.dc.get(dc_table)?.as_ref()?)?;
+            if let (0, Some(dc)) = (high, dc) {
+                let size = bits.decode(dc)?;
                 if size > 11 {
                     return None;
                 }
@@ -431,8 +437,36 @@ fn decode_scan(
             } else if bits.bit()? {
                 *c.dc.get_mut(slot)? |= 1 << low;
             }
-            if sequential {
-                skip_ac(&mut bits, tables.ac.get(ac_table)?.as_ref()?)?;
+            if let (true, Some(ac)) = (sequential, ac) {
+                skip_ac(bits, ac)?;
+            }
+            Some(())
+        };
+        if let (Some((w, h)), [only]) = (single, resolved.as_slice()) {
+            for y in 0..h {
+                for x in 0..w {
+                    next_mcu(&mut bits, &mut predictors)?;
+                    block(&mut bits, &mut predictors, *only, x, y)?;
+                }
+            }
+        } else {
+            for my in 0..mcus_h {
+                for mx in 0..mcus_w {
+                    next_mcu(&mut bits, &mut predictors)?;
+                    for (&member, &(h, v)) in resolved.iter().zip(&shapes) {
+                        for by in 0..v {
+                            for bx in 0..h {
+                                block(
+                                    &mut bits,
+                                    &mut predictors,
+                                    member,
+                                    mx * h + bx,
+                                    my * v + by,
+                                )?;
+                            }
+                        }
+                    }
+                }
             }
         }
         for &(component, _, _) in &members {
@@ -453,68 +487,116 @@ fn decode_scan(
     }
 }
 
-/// Reads past a block's 63 AC coefficients without decoding their values.
+/// Reads past a block's 63 AC coefficients without decoding their values: for the common
+/// short codes, one lookup and one shift each.
 fn skip_ac(bits: &mut Bits<'_>, table: &Huffman) -> Option<()> {
     let mut k = 1;
     while k < 64 {
-        let symbol = bits.decode(table)?;
-        let (run, size) = (symbol >> 4, symbol & 15);
-        if size == 0 {
-            if run != 15 {
-                return Some(()); // end of block
-            }
-            k += 16;
-        } else {
-            bits.bits(u32::from(size))?;
-            k += usize::from(run) + 1;
+        // A code and its value take at most 16 + 15 bits.
+        if bits.count < 31 {
+            bits.refill();
         }
+        let entry = table.skip[(bits.buffer >> (64 - LOOKAHEAD)) as usize];
+        let step = if entry != 0 {
+            bits.consume(u32::from(entry >> 8))?;
+            entry & 0xFF
+        } else {
+            let symbol = bits.decode(table)?;
+            bits.bits(u32::from(symbol & 15))?;
+            ac_step(symbol)
+        };
+        if step == 0 {
+            return Some(()); // end of block
+        }
+        k += usize::from(step);
     }
     (k == 64).then_some(())
+}
+
+/// How many coefficients an AC symbol (`run << 4 | size`) covers: the zeros it skips and its
+/// own, 16 for a run of sixteen zeros (ZRL), 0 for the end of the block (EOB).
+fn ac_step(symbol: u8) -> u16 {
+    match (symbol >> 4, symbol & 15) {
+        (15, 0) => 16,
+        (_, 0) => 0,
+        (run, _) => u16::from(run) + 1,
+    }
 }
 
 /// Turns DC coefficients into the 1/8-scale image.
 fn pixels(components: &[Component], quant: &[u16; 4], width: usize, height: usize) -> Pixels {
     let h_max = components.iter().map(|c| c.h).max().unwrap_or(1);
     let v_max = components.iter().map(|c| c.v).max().unwrap_or(1);
-    // A block's value; subsampled components are interpolated between block centres (as
-    // libjpeg's "fancy" upsampling does).
-    let value = |c: &Component, bx: usize, by: usize| -> f32 {
-        let dc = c.dc[by.min(c.real_h - 1) * c.blocks_w + bx.min(c.real_w - 1)];
-        dc as f32 * f32::from(quant[c.quant_table]) / 8.0 + 128.0
-    };
-    let sample = |c: &Component, x: usize, y: usize| -> f32 {
-        if c.h == h_max && c.v == v_max {
-            return value(c, x, y);
-        }
-        let position = |p: usize, factor: usize, max: usize| {
-            ((p as f32 + 0.5) * factor as f32 / max as f32 - 0.5).max(0.0)
-        };
-        let (fx, fy) = (position(x, c.h, h_max), position(y, c.v, v_max));
-        let (x0, y0) = (fx as usize, fy as usize);
-        let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-        let top = value(c, x0, y0) * (1.0 - tx) + value(c, x0 + 1, y0) * tx;
-        let bottom = value(c, x0, y0 + 1) * (1.0 - tx) + value(c, x0 + 1, y0 + 1) * tx;
-        top * (1.0 - ty) + bottom * ty
-    };
-    let clamp = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    let planes: Vec<Vec<f32>> = components
+        .iter()
+        .map(|c| plane(c, quant, h_max, v_max, width, height))
+        .collect();
+    let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
     let (w, h) = (width as u32, height as u32);
-    if components.len() == 1 {
-        let c = &components[0];
-        return Pixels::Gray(GrayImage::from_fn(w, h, |x, y| {
-            image::Luma([clamp(sample(c, x as usize, y as usize))])
-        }));
+    if let [luma] = planes.as_slice() {
+        let gray = luma.iter().map(|&v| to_u8(v)).collect();
+        return Pixels::Gray(GrayImage::from_raw(w, h, gray).unwrap_or_default());
     }
-    Pixels::Rgb(RgbImage::from_fn(w, h, |x, y| {
-        let (x, y) = (x as usize, y as usize);
-        let luma = sample(&components[0], x, y);
-        let cb = sample(&components[1], x, y) - 128.0;
-        let cr = sample(&components[2], x, y) - 128.0;
-        image::Rgb([
-            clamp(luma + 1.402 * cr),
-            clamp(luma - 0.344_136 * cb - 0.714_136 * cr),
-            clamp(luma + 1.772 * cb),
-        ])
-    }))
+    let [luma, cb, cr] = planes.as_slice() else {
+        return Pixels::Gray(GrayImage::default()); // the frame header allows 1 or 3
+    };
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for ((&y, &cb), &cr) in luma.iter().zip(cb).zip(cr) {
+        let (cb, cr) = (cb - 128.0, cr - 128.0);
+        rgb.extend([
+            to_u8(y + 1.402 * cr),
+            to_u8(y - 0.344_136 * cb - 0.714_136 * cr),
+            to_u8(y + 1.772 * cb),
+        ]);
+    }
+    Pixels::Rgb(RgbImage::from_raw(w, h, rgb).unwrap_or_default())
+}
+
+/// One component's levels at the 1/8-scale size, row-major: each block's DC value, and for a
+/// subsampled component the values interpolated between block centres (as libjpeg's "fancy"
+/// upsampling does), rows first, then columns.
+fn plane(
+    c: &Component,
+    quant: &[u16; 4],
+    h_max: usize,
+    v_max: usize,
+    width: usize,
+    height: usize,
+) -> Vec<f32> {
+    let scale = f32::from(quant[c.quant_table]) / 8.0;
+    let level = |bx: usize, by: usize| {
+        c.dc[by.min(c.real_h - 1) * c.blocks_w + bx.min(c.real_w - 1)] as f32 * scale + 128.0
+    };
+    // Where each output column (row) falls among the component's blocks: the block to its
+    // left (above) and the weight of the next one.
+    let taps = |count: usize, factor: usize, max: usize| -> Vec<(usize, f32)> {
+        (0..count)
+            .map(|p| {
+                let at = ((p as f32 + 0.5) * factor as f32 / max as f32 - 0.5).max(0.0);
+                (at as usize, at.fract())
+            })
+            .collect()
+    };
+    let (columns, rows) = (taps(width, c.h, h_max), taps(height, c.v, v_max));
+    let across: Vec<f32> = (0..c.real_h)
+        .flat_map(|by| {
+            columns
+                .iter()
+                .map(move |&(bx, t)| level(bx, by) * (1.0 - t) + level(bx + 1, by) * t)
+        })
+        .collect();
+    let mut plane = Vec::with_capacity(width * height);
+    for &(by, t) in &rows {
+        let above = &across[by.min(c.real_h - 1) * width..][..width];
+        let below = &across[(by + 1).min(c.real_h - 1) * width..][..width];
+        plane.extend(
+            above
+                .iter()
+                .zip(below)
+                .map(|(&a, &b)| a * (1.0 - t) + b * t),
+        );
+    }
+    plane
 }
 
 #[cfg(test)]
