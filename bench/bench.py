@@ -4,7 +4,8 @@ demo's code, over a corpus of photos, one thread each, tools alternating round b
 `python bench.py --engine PATH --corpus DIR [--rounds N]`; `bench/run` sets it up. Prints,
 per tool: mean CPU ms per image overall and per class, the ratio to the fastest peer (Pillow,
 pyvips, sharp) in this run, peak RSS, mean output bytes, and SSIM against a reference
-downscale (Pillow, upright, Lanczos, at the tool's output size).
+downscale (Pillow, upright, Lanczos, at the tool's output size); then the cold-start proxy:
+a fresh photopipe process thumbnailing one 20 MP JPEG, wall time.
 """
 
 import argparse
@@ -14,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -96,6 +98,29 @@ def quality(corpus, name, thumbnail_path):
     return ssim(np.asarray(reference), np.asarray(ours))
 
 
+def cold_start(engine, corpus, rows, scratch, runs=11):
+    """The cold-start proxy: wall time of a fresh engine process making one 256 px thumbnail
+    of a 20 MP baseline JPEG (the corpus's largest JPEG scaled to 5472×3648 with a little
+    sensor-like noise, saved at q90 as a phone would), median of `runs`."""
+    largest = max((r for r in rows if r["format"] == "JPEG"), key=lambda r: float(r["megapixels"]))
+    source = os.path.join(scratch, "20mp.jpg")
+    with Image.open(os.path.join(corpus, largest["file"])) as photo:
+        upright = ImageOps.exif_transpose(photo).convert("RGB").resize((5472, 3648), Image.LANCZOS)
+    noise = np.random.default_rng(1).normal(0, 3, (3648, 5472, 3))
+    grainy = np.clip(np.asarray(upright, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(grainy).save(source, quality=90)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            [engine, "thumbnail", "--renditions", "256x256:q80", "--out", os.path.join(scratch, "cold"), source],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), os.path.getsize(source)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", required=True, help="the photopipe-local binary (release build)")
@@ -151,6 +176,8 @@ def main():
                 }
             )
 
+        cold_ms, cold_bytes = cold_start(args.engine, args.corpus, rows, scratch)
+
     fastest = min(row["mean"] for row in table if row["tool"] in PEERS)
     fastest_class = {c: min(row["classes"][c] for row in table if row["tool"] in PEERS) for c in CLASSES}
     print(f"{len(files)} images, {args.rounds} rounds, one thread per tool; CPU ms per image (median of rounds, mean of images)")
@@ -162,6 +189,10 @@ def main():
             f"{row['tool']:<10} {row['mean']:>8.1f} {row['mean'] / fastest:>6.2f} {classes} {row['rss']:>6.0f} MB {row['bytes']:>8.0f} {row['ssim']:>6.4f}"
         )
     print("ratio: against the fastest of Pillow, pyvips and sharp in this run (per class in brackets)")
+    print(
+        f"photopipe start-up + one 20 MP baseline JPEG ({cold_bytes / 1e6:.1f} MB) to a 256 px thumbnail: "
+        f"{cold_ms:.1f} ms wall (median of 11 fresh processes)"
+    )
 
 
 if __name__ == "__main__":
