@@ -35,7 +35,7 @@ build_binaries() {
   cargo build --workspace --bins
 }
 
-# The one function with C in it (libwebp), cross-built for Lambda's ARM64 as `cdk deploy`
+# The one function with C in it (libwebp, mozjpeg), cross-built for Lambda's ARM64 as `cdk deploy`
 # does (cargo-lambda, zig as the C compiler, no Docker), in the test profile to keep CI
 # short; the result must be an aarch64 executable.
 check_arm64_build() {

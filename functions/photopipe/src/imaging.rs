@@ -638,7 +638,7 @@ fn render(
     };
     match rendition.format {
         OutputFormat::Jpeg => {
-            encode_jpeg(&image, rendition.quality, &mut bytes).map_err(|e| encoding_failed(&e))?
+            bytes = encode_jpeg(&image, rendition.quality).map_err(|e| encoding_failed(&e))?;
         }
         OutputFormat::Png => image
             .write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
@@ -655,31 +655,39 @@ fn render(
     })
 }
 
-/// Baseline JPEG (4:2:0 below quality 90, 4:4:4 from 90), no metadata.
-fn encode_jpeg(
-    image: &DynamicImage,
-    quality: u8,
-    out: &mut Vec<u8>,
-) -> std::result::Result<(), jpeg_encoder::EncodingError> {
-    // Boxes are at most 8192 pixels a side, well inside JPEG's 65535.
-    let side = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
-    let (width, height) = (side(image.width()), side(image.height()));
-    // Standard Huffman tables: zune-jpeg 0.5 misreads jpeg-encoder's optimised ones (libjpeg
-    // and jpeg-decoder read them fine), and a thumbnail must decode everywhere.
-    let encoder = jpeg_encoder::Encoder::new(out, quality);
-    match image {
-        DynamicImage::ImageLuma8(gray) => {
-            encoder.encode(gray.as_raw(), width, height, jpeg_encoder::ColorType::Luma)
+/// Baseline JPEG from libjpeg-turbo's encoder (mozjpeg reset to libjpeg's defaults: the
+/// standard quantisation tables scaled by `quality`, 4:2:0 below quality 90 and 4:4:4 from
+/// 90) with Huffman tables optimised for the image, so it is smaller than libjpeg-turbo's
+/// default output at the same quality and reads in every decoder; a JFIF header, no
+/// metadata. libjpeg reports errors by unwinding; they become an `Err` here.
+fn encode_jpeg(image: &DynamicImage, quality: u8) -> std::result::Result<Vec<u8>, String> {
+    let rgb;
+    let (colour, pixels) = match image {
+        DynamicImage::ImageLuma8(gray) => (mozjpeg::ColorSpace::JCS_GRAYSCALE, gray.as_raw()),
+        DynamicImage::ImageRgb8(rgb) => (mozjpeg::ColorSpace::JCS_RGB, rgb.as_raw()),
+        other => {
+            rgb = other.to_rgb8();
+            (mozjpeg::ColorSpace::JCS_RGB, rgb.as_raw())
         }
-        DynamicImage::ImageRgb8(rgb) => {
-            encoder.encode(rgb.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
+    };
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let encode = || -> std::io::Result<Vec<u8>> {
+        let mut compress = mozjpeg::Compress::new(colour);
+        compress.set_fastest_defaults();
+        compress.set_size(width, height);
+        compress.set_quality(f32::from(quality));
+        compress.set_optimize_coding(true);
+        if colour == mozjpeg::ColorSpace::JCS_RGB {
+            let chroma = if quality >= 90 { (1, 1) } else { (2, 2) };
+            compress.set_chroma_sampling_pixel_sizes(chroma, chroma);
         }
-        other => encoder.encode(
-            other.to_rgb8().as_raw(),
-            width,
-            height,
-            jpeg_encoder::ColorType::Rgb,
-        ),
+        let mut started = compress.start_compress(Vec::new())?;
+        started.write_scanlines(pixels)?;
+        started.finish()
+    };
+    match catch_unwind(AssertUnwindSafe(encode)) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("libjpeg gave up".into()),
     }
 }
 
@@ -1119,6 +1127,31 @@ mod tests {
             worst.is_some_and(|w| w <= 8),
             "decoders disagree by {worst:?}"
         );
+    }
+
+    #[test]
+    fn jpeg_output_is_one_interleaved_baseline_scan_subsampled_below_q90() {
+        let png = include_bytes!("../../../samples/photos/chelsea.png");
+        let limits = InputLimits::default();
+        let inspection = inspect(png, &limits).expect("valid");
+        for (spec, luma_sampling) in [("256x256:q80", 0x22), ("256x256:q90", 0x11)] {
+            let thumb =
+                one(png, &inspection, &spec.parse().expect("spec"), &limits).expect("thumb");
+            let (mut at, mut frame, mut scans) = (2, None, Vec::new());
+            while let Some((marker, segment, next)) = crate::jpeg_dc::next_segment(&thumb.bytes, at)
+            {
+                match marker {
+                    0xC0..=0xCF if marker != 0xC4 => frame = Some((marker, segment[7])),
+                    0xDA => scans.push(segment[0]),
+                    0xD9 => break,
+                    _ => {}
+                }
+                at = next;
+            }
+            // SOF0 (baseline) with Y's sampling; one scan holding all three components.
+            assert_eq!(frame, Some((0xC0, luma_sampling)), "{spec}");
+            assert_eq!(scans, [3], "{spec}");
+        }
     }
 
     /// The colour of the thumbnail's centre, for one rendition of `bytes`.
