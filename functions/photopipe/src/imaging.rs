@@ -333,7 +333,10 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
             icc,
         });
     }
-    let clamp = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
+    // A 1/4 or 1/2 DCT-scaled decode keeps only the lowest frequencies of each block, which
+    // rings and aliases where the photo has fine texture; decoding twice the size needed
+    // leaves the Lanczos pass at least a halving, as Pillow's reducing gap does.
+    let clamp = |v: u32| u16::try_from(v.saturating_mul(2).max(1)).unwrap_or(u16::MAX);
     decoder
         .scale(clamp(want_w), clamp(want_h))
         .map_err(corrupt)?;
