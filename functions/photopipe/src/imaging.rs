@@ -760,6 +760,18 @@ mod tests {
         out
     }
 
+    /// A landscape whose left half is red and right half blue: where red ends up tells
+    /// which way a thumbnail was turned.
+    fn red_left_blue_right(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, _| {
+            if x < width / 2 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        })
+    }
+
     /// A JPEG with an APP1 Exif segment holding only an orientation tag.
     fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
         let mut tiff = Vec::new();
@@ -880,14 +892,7 @@ mod tests {
 
     #[test]
     fn jpeg_orientations_come_out_upright() {
-        // A 200×100 landscape: left half red, right half blue.
-        let base = RgbImage::from_fn(200, 100, |x, _| {
-            if x < 100 {
-                Rgb([255, 0, 0])
-            } else {
-                Rgb([0, 0, 255])
-            }
-        });
+        let base = red_left_blue_right(200, 100);
         let jpeg = encode_jpeg(&base);
         let limits = InputLimits::default();
         let settings = Rendition {
@@ -1232,13 +1237,7 @@ mod tests {
 
     #[test]
     fn png_and_jpeg_orientation_from_exif_or_xmp() {
-        let base = RgbImage::from_fn(200, 100, |x, _| {
-            if x < 100 {
-                Rgb([255, 0, 0])
-            } else {
-                Rgb([0, 0, 255])
-            }
-        });
+        let base = red_left_blue_right(200, 100);
         let png_with = |exif: Option<u16>, xmp: Option<&str>| {
             let mut info = png::Info::with_size(200, 100);
             info.color_type = png::ColorType::Rgb;
@@ -1354,13 +1353,7 @@ mod tests {
 
     #[test]
     fn lossy_webp_is_scaled_while_decoding_and_turned_upright() {
-        let base = RgbImage::from_fn(800, 400, |x, _| {
-            if x < 400 {
-                Rgb([255, 0, 0])
-            } else {
-                Rgb([0, 0, 255])
-            }
-        });
+        let base = red_left_blue_right(800, 400);
         let limits = InputLimits::default();
         let plain = webp_with_orientation(&base, 1);
         let inspection = inspect(&plain, &limits).expect("valid");
