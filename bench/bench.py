@@ -4,12 +4,13 @@ demo's code, over a corpus of photos, one thread each, tools alternating round b
 `python bench.py --engine PATH --corpus DIR [--rounds N]`; `bench/run` sets it up. Prints,
 per tool: mean CPU ms per image overall and per class, the ratio to the fastest peer (Pillow,
 pyvips, sharp) in this run, peak RSS, mean output bytes, and SSIM against a reference
-downscale (Pillow, upright, Lanczos, at the tool's output size); then the cold-start proxy:
+downscale (Pillow, upright, colour-managed to sRGB, Lanczos, at the tool's output size); then the cold-start proxy:
 a fresh photopipe process thumbnailing one 20 MP JPEG, wall time.
 """
 
 import argparse
 import csv
+import io
 import os
 import statistics
 import subprocess
@@ -18,7 +19,7 @@ import tempfile
 import time
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = ("pillow", "pyvips", "sharp")
@@ -91,7 +92,14 @@ def ssim(a, b):
 
 def quality(corpus, name, thumbnail_path):
     with Image.open(os.path.join(corpus, name)) as original:
-        upright = ImageOps.exif_transpose(original).convert("RGB")
+        upright = ImageOps.exif_transpose(original)
+        icc = original.info.get("icc_profile")
+    if icc and upright.mode in ("RGB", "RGBA"):
+        # What a browser shows: the embedded profile converted to sRGB.
+        upright = ImageCms.profileToProfile(
+            upright.convert("RGB"), ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB")
+        )
+    upright = upright.convert("RGB")
     with Image.open(thumbnail_path) as thumbnail:
         ours = thumbnail.convert("L")
     reference = upright.resize(ours.size, Image.LANCZOS).convert("L")
