@@ -45,10 +45,17 @@ async fn archive_with(
             Some(head) => s3::metadata(&head, meta::SHA256) != Some(photo.sha256.as_str()),
             None => match upload(s3, wasabi, bucket, &key, photo).await? {
                 Upload::Written => false,
-                // Another run wrote it first: is it this photo?
-                Upload::LostRace => s3::head(wasabi, bucket, &key).await?.is_none_or(|head| {
-                    s3::metadata(&head, meta::SHA256) != Some(photo.sha256.as_str())
-                }),
+                // Another run got there first: is it this photo? Not visible yet means its
+                // upload is still in flight (S3 answers 409 ConditionalRequestConflict
+                // then): retry later rather than take it for another photo.
+                Upload::LostRace => match s3::head(wasabi, bucket, &key).await? {
+                    Some(head) => s3::metadata(&head, meta::SHA256) != Some(photo.sha256.as_str()),
+                    None => {
+                        return Err(PipelineError::Transient(format!(
+                            "archive {bucket}/{key} is being written by another run"
+                        )));
+                    }
+                },
             },
         };
         if holds_other_photo {
@@ -235,6 +242,24 @@ mod tests {
             .await
             .expect("archived");
         assert_eq!(record.key, "trip/a.jpg");
+    }
+
+    #[tokio::test]
+    async fn a_race_with_an_upload_still_in_flight_is_retried_not_qualified() {
+        let put = mock!(Client::put_object).then_error(|| {
+            PutObjectError::generic(
+                ErrorMetadata::builder()
+                    .code("ConditionalRequestConflict")
+                    .build(),
+            )
+        });
+        let (first, then) = (absent(), absent());
+        let wasabi = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&first, &put, &then]);
+        let err = archive_with(&dropbox(), &wasabi, "arch", &photo())
+            .await
+            .expect_err("retried");
+        assert_eq!(err.error_name(), "Photo.Transient");
+        assert_eq!(put.num_calls(), 1, "no second upload under a qualified key");
     }
 
     #[tokio::test]
