@@ -2,6 +2,12 @@
 //! SigV4 signatures against its own access key, so a call signed with AWS credentials fails
 //! as it would at Wasabi. It can be told to answer the next requests with 503 SlowDown, to
 //! show that transient faults are retried.
+//!
+//! It answers one request at a time. At S3 and Wasabi an object appears whole, with its
+//! metadata, and a second `If-None-Match: *` writer is refused; s3s-fs checks the condition
+//! before it writes, then stores the data and the metadata one after the other, so two
+//! concurrent runs could both write, or one could see the other's object without its
+//! metadata. Served in turn, it behaves as the real providers do.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,6 +43,7 @@ impl WasabiStandIn {
         let unavailable = Arc::new(AtomicU32::new(0));
         let (shutdown, stop) = watch::channel(false);
         let faults = Arc::clone(&unavailable);
+        let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
         tokio::spawn(async move {
             let mut stop = stop;
             loop {
@@ -44,14 +51,20 @@ impl WasabiStandIn {
                     accepted = listener.accept() => match accepted { Ok((socket, _)) => socket, Err(_) => continue },
                     () = crate::http::stopped(&mut stop) => break,
                 };
-                let (service, faults) = (service.clone(), Arc::clone(&faults));
+                let (service, faults, turn) = (
+                    service.clone(),
+                    Arc::clone(&faults),
+                    Arc::clone(&one_at_a_time),
+                );
                 let handler = hyper::service::service_fn(
                     move |request: hyper::Request<hyper::body::Incoming>| {
-                        let (service, faults) = (service.clone(), Arc::clone(&faults));
+                        let (service, faults, turn) =
+                            (service.clone(), Arc::clone(&faults), Arc::clone(&turn));
                         async move {
                             if take_one(&faults) {
                                 return Ok(slow_down());
                             }
+                            let _turn = turn.lock().await;
                             hyper::service::Service::call(&service, request).await
                         }
                     },
