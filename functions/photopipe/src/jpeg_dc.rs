@@ -44,7 +44,7 @@ struct Huffman {
     fast: Vec<u16>,
     /// For skipping AC coefficients, by the next `LOOKAHEAD` bits: `bits << 8 | step`, where
     /// `bits` is the code's length plus its value's, and `step` how many coefficients it
-    /// covers (0: end of block); 0 for a longer code.
+    /// covers (0: end of block); 0 for a longer code. Empty in a DC table.
     skip: Vec<u16>,
     max_code: [i32; 17],
     val_offset: [i32; 17],
@@ -52,10 +52,14 @@ struct Huffman {
 }
 
 impl Huffman {
-    fn new(counts: &[u8; 16], values: Vec<u8>) -> Option<Self> {
+    fn new(counts: &[u8; 16], values: Vec<u8>, ac: bool) -> Option<Self> {
         let mut table = Self {
             fast: vec![0; 1 << LOOKAHEAD],
-            skip: vec![0; 1 << LOOKAHEAD],
+            skip: if ac {
+                vec![0; 1 << LOOKAHEAD]
+            } else {
+                Vec::new()
+            },
             max_code: [-1; 17],
             val_offset: [0; 17],
             values,
@@ -71,9 +75,11 @@ impl Huffman {
                     let span = first..first + (1 << (LOOKAHEAD - length));
                     let entry = (length as u16) << 8 | u16::from(symbol);
                     table.fast.get_mut(span.clone())?.fill(entry);
-                    let size = u16::from(symbol & 15);
-                    let skip = (length as u16 + size) << 8 | ac_step(symbol);
-                    table.skip.get_mut(span)?.fill(skip);
+                    if ac {
+                        let size = u16::from(symbol & 15);
+                        let skip = (length as u16 + size) << 8 | ac_step(symbol);
+                        table.skip.get_mut(span)?.fill(skip);
+                    }
                 }
             }
             if count > 0 {
@@ -267,7 +273,8 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
                     let (class, id) = (rest[0] >> 4, usize::from(rest[0] & 15));
                     let counts: [u8; 16] = rest.get(1..17)?.try_into().ok()?;
                     let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
-                    let table = Huffman::new(&counts, rest.get(17..17 + total)?.to_vec())?;
+                    let table =
+                        Huffman::new(&counts, rest.get(17..17 + total)?.to_vec(), class == 1)?;
                     match class {
                         0 => *tables.dc.get_mut(id)? = Some(table),
                         1 => *tables.ac.get_mut(id)? = Some(table),
