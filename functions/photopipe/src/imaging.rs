@@ -316,10 +316,7 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         .info()
         .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
     let (width, height) = (u32::from(header.width), u32::from(header.height));
-    let (want_w, want_h) = renditions
-        .iter()
-        .map(|rendition| source_size_needed(width, height, orientation, rendition))
-        .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)));
+    let (want_w, want_h) = size_needed(width, height, orientation, renditions);
     // Needed at 1/8 scale, the image is made of DC coefficients alone. (Without renditions
     // this is validate, which must read all the data.)
     let eighth_will_do = want_w <= width.div_ceil(8) && want_h <= height.div_ceil(8);
@@ -432,10 +429,7 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
         .into_decoder()
         .map_err(|e| corrupt(e.to_string()))?;
     let (orientation, icc) = metadata(&mut container);
-    let (want_w, want_h) = renditions
-        .iter()
-        .map(|rendition| source_size_needed(header.width, header.height, orientation, rendition))
-        .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)));
+    let (want_w, want_h) = size_needed(header.width, header.height, orientation, renditions);
     // libwebp's scaler averages areas; leaving the Lanczos pass at least a halving keeps
     // fine texture (a box filter alone blurs and aliases it), for little extra work.
     let shrink = (header.width / (2 * want_w))
@@ -550,6 +544,20 @@ fn stored_box(rendition: &Rendition, orientation: Orientation) -> (u32, u32) {
     } else {
         (rendition.width, rendition.height)
     }
+}
+
+/// The decoded size every rendition can be made from: the largest of their needs (1×1 with
+/// no renditions, as validate decodes).
+fn size_needed(
+    width: u32,
+    height: u32,
+    orientation: Orientation,
+    renditions: &[Rendition],
+) -> (u32, u32) {
+    renditions
+        .iter()
+        .map(|rendition| source_size_needed(width, height, orientation, rendition))
+        .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)))
 }
 
 /// How large the whole (stored) image must be decoded for `rendition` to lose nothing.
