@@ -30,21 +30,43 @@ ensure_node_modules() {
   fi
 }
 
+# libde265, the HEVC decoder libheif links for HEIC, built from Debian's source into
+# ~/.cache (scripts/libde265); the host build is found through .cargo/config.toml.
+ensure_libde265() {
+  scripts/libde265 host
+}
+
 # The four Lambda binaries and the local runner, in the one profile tests use.
 build_binaries() {
   cargo build --workspace --bins
 }
 
-# The one function with C in it (libwebp, mozjpeg), cross-built for Lambda's ARM64 as `cdk deploy`
-# does (cargo-lambda, zig as the C compiler, no Docker), in the test profile to keep CI
-# short; the result must be an aarch64 executable.
+# The function with the most C and C++ in it (libwebp, mozjpeg, libheif with libde265),
+# cross-built for Lambda's ARM64 as `cdk deploy` does (cargo-lambda, zig as the C and C++
+# compiler, no Docker, the same variables as cdk/lib/functions.ts), in the test profile to keep
+# CI short. The result must be an aarch64 executable that needs nothing beyond glibc and
+# carries libde265's decoder (without it libheif builds fine and refuses every HEIC).
 check_arm64_build() {
-  local dir="$CARGO_TARGET_DIR/lambda-arm64-check"
-  cargo lambda build --arm64 --package thumbnail --lambda-dir "$dir"
+  local dir="$CARGO_TARGET_DIR/lambda-arm64-check" bootstrap de265="$ROOT/.cache/libde265/aarch64"
+  scripts/libde265 aarch64
+  CMAKE_PREFIX_PATH="$de265" PKG_CONFIG_PATH="$de265/lib/pkgconfig" PKG_CONFIG_ALLOW_CROSS=1 \
+    cargo lambda build --arm64 --package thumbnail --lambda-dir "$dir"
+  bootstrap="$dir/thumbnail/bootstrap"
   local machine
-  machine=$(od -An -tx1 -j18 -N2 "$dir/thumbnail/bootstrap" | tr -d ' \n')
+  machine=$(od -An -tx1 -j18 -N2 "$bootstrap" | tr -d ' \n')
   if [ "$machine" != "b700" ]; then
     echo "thumbnail/bootstrap is not an aarch64 ELF (e_machine $machine)" >&2
+    return 1
+  fi
+  local needed
+  needed=$(readelf -d "$bootstrap" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -v -E '^(libc|libm|libdl|libpthread|librt|libgcc_s)\.so|^ld-linux-aarch64' || true)
+  if [ -n "$needed" ]; then
+    echo "thumbnail/bootstrap needs shared libraries the Lambda runtime lacks: $needed" >&2
+    return 1
+  fi
+  # grep -c reads to the end: with -q, pipefail would count readelf's SIGPIPE as a failure.
+  if [ "$(readelf -Ws "$bootstrap" | grep -c ' de265_decode$')" = 0 ]; then
+    echo "thumbnail/bootstrap has no libde265: libheif was built without its HEVC decoder" >&2
     return 1
   fi
 }
