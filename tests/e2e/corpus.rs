@@ -1,5 +1,5 @@
-//! Real photos go through: the committed samples and, where it is beside the checkout,
-//! `../shared/corpus`. Every one succeeds with a thumbnail that fits the box upright, a
+//! Real photos go through: the committed samples (a HEIC among them) and, where it is beside
+//! the checkout, `../shared/corpus`. Every one succeeds with a thumbnail that fits the box upright, a
 //! byte-identical archive copy, and an empty dropbox.
 
 use std::collections::HashMap;
@@ -96,11 +96,17 @@ async fn real_photos_are_thumbnailed_archived_and_removed() {
             (u64::from(decoded.width()), u64::from(decoded.height())),
             (width, height)
         );
-        if let Some(&(w, h)) = started
-            .key
-            .strip_prefix("photos/corpus/")
-            .and_then(|name| sizes.get(name))
-        {
+        // The HEIC sample is stored sideways with `irot` (and EXIF 6) like an iPhone's: it
+        // must come out 600×400 upright, turned once.
+        let upright = if started.key.ends_with("coffee-iphone.heic") {
+            Some((600, 400))
+        } else {
+            started
+                .key
+                .strip_prefix("photos/corpus/")
+                .and_then(|name| sizes.get(name).copied())
+        };
+        if let Some((w, h)) = upright {
             assert_eq!(
                 fit_inside(w, h, 256, 256),
                 (decoded.width(), decoded.height()),

@@ -1,12 +1,21 @@
 //! Bad input is named, quarantined with its reason and never lost: a text file named
-//! `.jpg`, an empty file and a decompression bomb each fail with `Photo.InvalidImage`, and
-//! their bytes wait under `rejected/` beside a JSON reason.
+//! `.jpg`, an empty file and a decompression bomb each fail with `Photo.InvalidImage`, an
+//! AVIF with `Photo.UnsupportedFormat`, and their bytes wait under `rejected/` beside a JSON
+//! reason.
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use photopipe::model::QuarantineReason;
 use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS};
 
 use crate::{keys, process, read, stack};
+
+/// The start of an AVIF: an `ftyp` box with AV1 brands (no AV1 decoder is built).
+fn avif() -> Vec<u8> {
+    let mut avif = 28u32.to_be_bytes().to_vec();
+    avif.extend_from_slice(b"ftypavif\0\0\0\0avifmif1miaf");
+    avif.extend_from_slice(&[0; 64]);
+    avif
+}
 
 /// A PNG whose header claims 30000×30000 pixels, with no image data behind it.
 fn bomb() -> Vec<u8> {
@@ -27,28 +36,37 @@ async fn bad_input_is_quarantined_with_its_reason() {
         (
             "photos/holiday/not a photo.jpg",
             b"Dear diary, today I took no photos.".to_vec(),
-            "not a JPEG, PNG, WebP or GIF image",
+            "Photo.InvalidImage",
+            "not a JPEG, PNG, WebP, GIF or HEIC image",
         ),
-        ("photos/empty.png", Vec::new(), "empty file"),
+        (
+            "photos/empty.png",
+            Vec::new(),
+            "Photo.InvalidImage",
+            "empty file",
+        ),
         (
             "photos/bomb.png",
             bomb(),
+            "Photo.InvalidImage",
             "PNG header claims 30000×30000 = 900 MP, limit 100 MP",
+        ),
+        (
+            "photos/phone/IMG_0001.avif",
+            avif(),
+            "Photo.UnsupportedFormat",
+            "AVIF images are not supported",
         ),
     ];
     let uploads = cases
         .iter()
-        .map(|(key, bytes, _)| ((*key).to_owned(), bytes.clone()))
+        .map(|(key, bytes, _, _)| ((*key).to_owned(), bytes.clone()))
         .collect();
     let results = process(&stack, uploads).await;
-    for (key, bytes, message) in cases {
+    for (key, bytes, error, message) in cases {
         let (_, finished) = results.iter().find(|(s, _)| s.key == key).expect("ran");
         assert_eq!(finished.status, ExecutionStatus::Failed, "{key}");
-        assert_eq!(
-            finished.error.as_deref(),
-            Some("Photo.InvalidImage"),
-            "{key}"
-        );
+        assert_eq!(finished.error.as_deref(), Some(error), "{key}");
         assert!(
             finished
                 .cause
@@ -69,7 +87,7 @@ async fn bad_input_is_quarantined_with_its_reason() {
         .expect("reason JSON");
         assert_eq!(
             (reason.source_key.as_str(), reason.error.as_str()),
-            (key, "Photo.InvalidImage")
+            (key, error)
         );
         assert!(reason.cause.contains(message), "{}", reason.cause);
     }

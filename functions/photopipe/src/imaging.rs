@@ -22,6 +22,8 @@ pub enum ImageFormat {
     Png,
     Webp,
     Gif,
+    /// HEIC and other HEVC-coded HEIF stills.
+    Heif,
 }
 
 impl ImageFormat {
@@ -31,15 +33,18 @@ impl ImageFormat {
             Self::Png => "PNG",
             Self::Webp => "WebP",
             Self::Gif => "GIF",
+            Self::Heif => "HEIC/HEIF",
         }
     }
 
-    fn codec(self) -> image::ImageFormat {
+    /// The image crate's decoder for the formats it decodes for us.
+    fn codec(self) -> Option<image::ImageFormat> {
         match self {
-            Self::Jpeg => image::ImageFormat::Jpeg,
-            Self::Png => image::ImageFormat::Png,
-            Self::Webp => image::ImageFormat::WebP,
-            Self::Gif => image::ImageFormat::Gif,
+            Self::Jpeg => Some(image::ImageFormat::Jpeg),
+            Self::Png => Some(image::ImageFormat::Png),
+            Self::Webp => Some(image::ImageFormat::WebP),
+            Self::Gif => Some(image::ImageFormat::Gif),
+            Self::Heif => None,
         }
     }
 }
@@ -65,20 +70,10 @@ pub fn sniff(head: &[u8]) -> Result<ImageFormat> {
     if starts(b"GIF87a") || starts(b"GIF89a") {
         return Ok(ImageFormat::Gif);
     }
-    if head.get(4..8) == Some(b"ftyp") {
-        let brand = head.get(8..12).unwrap_or_default();
-        let unsupported = match brand {
-            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
-                Some("HEIC/HEIF")
-            }
-            b"avif" | b"avis" => Some("AVIF"),
-            _ => None,
-        };
-        if let Some(kind) = unsupported {
-            return Err(PipelineError::UnsupportedFormat(format!(
-                "{kind} images are not supported yet; convert to JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible)"
-            )));
-        }
+    if head.get(4..8) == Some(b"ftyp")
+        && let Some(format) = sniff_ftyp(head)?
+    {
+        return Ok(format);
     }
     if starts(b"II*\0") || starts(b"MM\0*") {
         return Err(PipelineError::UnsupportedFormat(
@@ -92,9 +87,37 @@ pub fn sniff(head: &[u8]) -> Result<ImageFormat> {
     }
     let shown = &head[..head.len().min(8)];
     Err(PipelineError::InvalidImage(format!(
-        "not a JPEG, PNG, WebP or GIF image (first bytes {})",
+        "not a JPEG, PNG, WebP, GIF or HEIC image (first bytes {})",
         hex::encode(shown)
     )))
+}
+
+/// An ISO-BMFF file by its `ftyp` brands: HEVC-coded HEIF is ours, AVIF is recognised and
+/// refused (no AV1 decoder is built), anything else (MP4, QuickTime…) is not an image.
+/// `mif1`/`msf1` only say "HEIF", so the compatible brands that follow decide.
+fn sniff_ftyp(head: &[u8]) -> Result<Option<ImageFormat>> {
+    const HEVC: [&[u8; 4]; 6] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"];
+    const AV1: [&[u8; 4]; 2] = [b"avif", b"avis"];
+    let box_len = head.get(..4).map_or(0, |len| {
+        u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize
+    });
+    let brands: Vec<&[u8]> = std::iter::once(8..12)
+        .chain(
+            (16..box_len.min(head.len()))
+                .step_by(4)
+                .map(|at| at..at + 4),
+        )
+        .filter_map(|range| head.get(range))
+        .collect();
+    let has = |set: &[&[u8; 4]]| brands.iter().any(|brand| set.iter().any(|b| b == brand));
+    let major = brands.first().copied().unwrap_or_default();
+    if AV1.iter().any(|b| *b == major) || (!has(&HEVC) && has(&AV1)) {
+        return Err(PipelineError::UnsupportedFormat(
+            "AVIF images are not supported; convert to JPEG or WebP".into(),
+        ));
+    }
+    let heif = HEVC.iter().any(|b| *b == major) || matches!(major, b"mif1" | b"msf1");
+    Ok(heif.then_some(ImageFormat::Heif))
 }
 
 /// What the header says, checked against the limits.
@@ -172,6 +195,7 @@ fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
             b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
             _ => None,
         },
+        ImageFormat::Heif => crate::heif::dimensions(bytes).ok(),
         ImageFormat::Jpeg => {
             // Walk the marker segments to the first start-of-frame.
             let mut at = 2;
@@ -258,6 +282,7 @@ pub fn decode(
     guarded(inspection.format, || match inspection.format {
         ImageFormat::Jpeg => decode_jpeg(bytes, renditions),
         ImageFormat::Webp => decode_webp(bytes, renditions, limits),
+        ImageFormat::Heif => decode_heif(bytes, renditions, limits),
         other => decode_generic(bytes, other, limits),
     })
 }
@@ -383,7 +408,10 @@ fn decode_generic(bytes: &[u8], format: ImageFormat, limits: &InputLimits) -> Re
     let failed = |e: image::ImageError| {
         PipelineError::InvalidImage(format!("{} data is corrupt: {e}", format.name()))
     };
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format.codec())
+    let codec = format
+        .codec()
+        .ok_or_else(|| PipelineError::InvalidImage(format!("no decoder for {}", format.name())))?;
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), codec)
         .into_decoder()
         .map_err(failed)?;
     let mut decode_limits = image::Limits::default();
@@ -446,6 +474,29 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
         pixels: Pixels::Rgb(rgb),
         orientation,
         icc,
+    })
+}
+
+/// A HEIC/HEIF's primary image, decoded in full (HEVC has no reduced-size decode) and
+/// shrunk while it is copied out by the largest whole factor that leaves every rendition
+/// twice the pixels it needs, as WebP is. libheif has already turned it upright.
+fn decode_heif(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
+    let decoded = crate::heif::decode(bytes, limits.max_pixels, |width, height| {
+        let (want_w, want_h) = size_needed(width, height, Orientation::NoTransforms, renditions);
+        (width / (2 * want_w)).min(height / (2 * want_h))
+    })
+    .map_err(|failure| match failure {
+        crate::heif::HeifFailure::Corrupt(reason) => {
+            PipelineError::InvalidImage(format!("HEIC/HEIF data is corrupt: {reason}"))
+        }
+        crate::heif::HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
+            "this HEIF holds a coding other than HEVC: {reason}"
+        )),
+    })?;
+    Ok(Decoded {
+        pixels: Pixels::Rgb(decoded.rgb),
+        orientation: Orientation::NoTransforms,
+        icc: decoded.icc,
     })
 }
 
@@ -814,11 +865,9 @@ mod tests {
         assert_eq!(
             text,
             PipelineError::InvalidImage(
-                "not a JPEG, PNG, WebP or GIF image (first bytes 68656c6c6f2c2049)".into()
+                "not a JPEG, PNG, WebP, GIF or HEIC image (first bytes 68656c6c6f2c2049)".into()
             )
         );
-        let heic = sniff(b"\0\0\0\x18ftypheic\0\0\0\0").expect_err("heic is rejected");
-        assert_eq!(heic.error_name(), "Photo.UnsupportedFormat");
         let tiff = sniff(b"II*\0\x08\0\0\0").expect_err("tiff is rejected");
         assert_eq!(tiff.error_name(), "Photo.UnsupportedFormat");
     }
@@ -1453,5 +1502,167 @@ mod tests {
         let inspection = inspect(&jpeg, &limits).expect("valid");
         let thumb = one(&jpeg, &inspection, &Rendition::default(), &limits).expect("thumb");
         assert!(!thumb.bytes.windows(6).any(|w| w == b"Exif\0\0"));
+    }
+
+    /// A HEIC fixture from `fixtures/` (written by `fixtures/make_heif.py`: libheif and x265).
+    fn heic_fixture(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The fixture thumbnailed into a PNG `spec` box, decoded again.
+    fn heic_thumbnail(name: &str, spec: &str) -> RgbImage {
+        let bytes = heic_fixture(name);
+        let limits = InputLimits::default();
+        let inspection = inspect(&bytes, &limits).expect("valid HEIC");
+        assert_eq!(inspection.format, ImageFormat::Heif);
+        let thumb =
+            one(&bytes, &inspection, &spec.parse().expect("spec"), &limits).expect("thumbnail");
+        image::load_from_memory(&thumb.bytes)
+            .expect("decodes")
+            .to_rgb8()
+    }
+
+    /// Each channel of `actual` within `tolerance` of `expected`.
+    fn near_rgb(actual: Rgb<u8>, expected: [u8; 3], tolerance: u8) -> bool {
+        actual
+            .0
+            .iter()
+            .zip(expected)
+            .all(|(&a, e)| a.abs_diff(e) <= tolerance)
+    }
+
+    #[test]
+    fn heif_is_told_apart_from_avif_and_other_iso_media_by_its_brands() {
+        let ftyp = |brands: &[&[u8; 4]]| {
+            let mut head = ((16 + 4 * (brands.len() - 1)) as u32)
+                .to_be_bytes()
+                .to_vec();
+            head.extend_from_slice(b"ftyp");
+            head.extend_from_slice(brands[0]);
+            head.extend_from_slice(&[0, 0, 0, 0]);
+            for brand in &brands[1..] {
+                head.extend_from_slice(*brand);
+            }
+            sniff(&head)
+        };
+        assert_eq!(ftyp(&[b"heic", b"mif1", b"heic"]), Ok(ImageFormat::Heif));
+        assert_eq!(ftyp(&[b"mif1", b"mif1", b"heic"]), Ok(ImageFormat::Heif));
+        assert_eq!(ftyp(&[b"heix", b"mif1"]), Ok(ImageFormat::Heif));
+        for avif in [
+            ftyp(&[b"avif", b"mif1", b"miaf"]),
+            ftyp(&[b"mif1", b"avif", b"miaf"]),
+        ] {
+            let error = avif.expect_err("AVIF is refused");
+            assert_eq!(error.error_name(), "Photo.UnsupportedFormat");
+            assert!(error.to_string().contains("AVIF"), "{error}");
+        }
+        let mp4 = ftyp(&[b"isom", b"iso2", b"mp41"]).expect_err("a video is no image");
+        assert_eq!(mp4.error_name(), "Photo.InvalidImage");
+    }
+
+    #[test]
+    fn heic_stored_sideways_like_an_iphone_comes_out_upright_turned_once() {
+        // Stored 64×48 red left, blue right, with `irot` and EXIF orientation 6 both saying
+        // "turn right": upright it is 48×64 with red on top. Applying EXIF as well would
+        // turn it again (red on the right).
+        let bytes = heic_fixture("rotated.heic");
+        let inspection = inspect(&bytes, &InputLimits::default()).expect("valid");
+        assert_eq!((inspection.width, inspection.height), (48, 64));
+        assert_eq!(red_corner(&bytes), (48, 64, "top"));
+        let thumb = heic_thumbnail("rotated.heic", "48x64:png");
+        assert!(near_rgb(*thumb.get_pixel(24, 8), [220, 20, 20], 12));
+        assert!(near_rgb(*thumb.get_pixel(24, 56), [20, 20, 220], 12));
+    }
+
+    #[test]
+    fn heic_grid_tiles_are_joined_and_shrunk_while_copied_out() {
+        // 600×400 in 256×256 tiles, one colour per quadrant: the seams fall inside them.
+        let thumb = heic_thumbnail("grid.heic", "300x300:png");
+        assert_eq!(thumb.dimensions(), (300, 200));
+        for (x, y, colour) in [
+            (75, 50, [230, 30, 30]),
+            (225, 50, [30, 200, 30]),
+            (75, 150, [30, 30, 230]),
+            (225, 150, [240, 240, 40]),
+            (128, 128, [30, 30, 230]), // a tile corner at (256, 256) of the original
+        ] {
+            let pixel = *thumb.get_pixel(x, y);
+            assert!(near_rgb(pixel, colour, 12), "({x}, {y}) is {pixel:?}");
+        }
+        // A 64×64 box needs 64×43; the copy keeps one pixel in 4×4 (150×100), not 600×400.
+        let bytes = heic_fixture("grid.heic");
+        let limits = InputLimits::default();
+        let inspection = inspect(&bytes, &limits).expect("valid");
+        let decoded = decode(
+            &bytes,
+            &inspection,
+            &["64x64".parse().expect("spec")],
+            &limits,
+        )
+        .expect("decodes");
+        assert_eq!(decoded.pixels.dimensions(), (150, 100));
+        assert_eq!(decoded.orientation, Orientation::NoTransforms);
+    }
+
+    #[test]
+    fn heic_alpha_display_p3_and_ten_bit_grey() {
+        let alpha = heic_thumbnail("alpha.heic", "32x32:png");
+        assert!(near_rgb(*alpha.get_pixel(4, 16), [0, 160, 0], 12));
+        assert!(near_rgb(*alpha.get_pixel(28, 16), [255, 255, 255], 4));
+        // P3 (128, 200, 128) is sRGB ≈ (103, 203, 120), as for the PNG above.
+        let p3 = heic_thumbnail("display-p3.heic", "16x16:png");
+        assert!(
+            near_rgb(*p3.get_pixel(8, 8), [103, 203, 120], 4),
+            "{:?}",
+            p3.get_pixel(8, 8)
+        );
+        // A 10-bit monochrome ramp becomes an 8-bit grey ramp.
+        let ramp = heic_thumbnail("gray-10bit.heic", "64x16:png");
+        let (left, right) = (*ramp.get_pixel(2, 8), *ramp.get_pixel(61, 8));
+        for pixel in [left, right] {
+            assert!(pixel[0].abs_diff(pixel[1]) <= 2 && pixel[1].abs_diff(pixel[2]) <= 2);
+        }
+        assert!(left[0] < 30 && right[0] > 225, "{left:?} … {right:?}");
+    }
+
+    #[test]
+    fn broken_or_oversized_heic_gets_a_named_error_not_a_panic() {
+        let bytes = heic_fixture("grid.heic");
+        let limits = InputLimits::default();
+        let inspection = inspect(&bytes, &limits).expect("valid");
+        let mut truncated = bytes.clone();
+        truncated.truncate(bytes.len() / 2);
+        let error = decode(&truncated, &inspection, &[], &limits).expect_err("truncated");
+        assert_eq!(error.error_name(), "Photo.InvalidImage");
+        let mut garbled = bytes.clone();
+        let end = garbled.len();
+        garbled[end - 3000..]
+            .iter_mut()
+            .for_each(|byte| *byte ^= 0x5A);
+        let garbled = make_thumbnails(
+            &garbled,
+            &inspection,
+            &["64x64".parse().expect("spec")],
+            &limits,
+        );
+        assert!(
+            matches!(garbled, Err(PipelineError::InvalidImage(_))),
+            "{garbled:?}"
+        );
+        let header_only = &bytes[..64];
+        let error = inspect(header_only, &limits).expect_err("no boxes after ftyp");
+        assert_eq!(error.error_name(), "Photo.InvalidImage");
+        // 600×400 is 0.24 MP: over a 0.1 MP limit, refused from the boxes, before decoding.
+        let small = InputLimits {
+            max_pixels: 100_000,
+            ..limits
+        };
+        let error = inspect(&bytes, &small).expect_err("over the limit");
+        assert!(error.to_string().contains("600×400"), "{error}");
+        let error = decode(&bytes, &inspection, &[], &small).expect_err("over the limit");
+        assert_eq!(error.error_name(), "Photo.InvalidImage");
     }
 }

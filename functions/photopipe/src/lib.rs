@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod event;
+mod heif;
 pub mod imaging;
 mod jpeg_dc;
 pub mod model;

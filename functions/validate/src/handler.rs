@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(err.error_name(), "Photo.InvalidImage");
         assert!(
             err.to_string()
-                .starts_with("not a JPEG, PNG, WebP or GIF image"),
+                .starts_with("not a JPEG, PNG, WebP, GIF or HEIC image"),
             "{err}"
         );
     }

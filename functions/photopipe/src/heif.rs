@@ -1,0 +1,163 @@
+//! HEIC/HEIF stills (the iPhone's default) through libheif, with libde265 as its HEVC decoder:
+//! the primary image's size from the container before any decoding, then the image decoded
+//! upright to 8-bit RGB, shrunk by a whole factor while it is copied out of libheif.
+//!
+//! The container's own transformations (`irot`, `imir`, `clap`) are what libheif applies;
+//! the EXIF orientation tag a HEIC also carries describes the same turn and must not be
+//! applied a second time, so a decoded HEIF is always upright.
+
+use image::RgbImage;
+use libheif_rs::{
+    ColorSpace, DecodingOptions, HeifContext, HeifError, HeifErrorCode, HeifErrorSubCode, LibHeif,
+    RgbChroma, SecurityLimits,
+};
+
+/// Why a HEIF could not be read: the file is broken, or it holds a coding we did not build
+/// (AV1, JPEG, uncompressed…).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HeifFailure {
+    Corrupt(String),
+    Unsupported(String),
+}
+
+impl From<HeifError> for HeifFailure {
+    fn from(error: HeifError) -> Self {
+        let unsupported = matches!(error.code, HeifErrorCode::UnsupportedFeature)
+            || matches!(error.sub_code, HeifErrorSubCode::UnsupportedCodec);
+        if unsupported {
+            Self::Unsupported(error.message)
+        } else {
+            Self::Corrupt(error.message)
+        }
+    }
+}
+
+/// The primary image's displayed size (after the container's rotation), from the boxes alone.
+pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), HeifFailure> {
+    let context = HeifContext::read_from_bytes(bytes)?;
+    let primary = context.primary_image_handle()?;
+    Ok((primary.width(), primary.height()))
+}
+
+/// A decoded primary image: upright RGB (alpha composited over white) and its ICC profile.
+pub(crate) struct DecodedHeif {
+    pub rgb: RgbImage,
+    pub icc: Option<Vec<u8>>,
+}
+
+/// Decodes the primary image, refusing more than `max_pixels` before decoding (libheif checks
+/// its tiles against the same limit), and keeps one pixel in `shrink`×`shrink`: each output
+/// pixel is the mean of its block.
+pub(crate) fn decode(
+    bytes: &[u8],
+    max_pixels: u64,
+    shrink: impl FnOnce(u32, u32) -> u32,
+) -> Result<DecodedHeif, HeifFailure> {
+    let lib = LibHeif::new();
+    let mut context = HeifContext::read_from_bytes(bytes)?;
+    let mut security = SecurityLimits::new();
+    security.set_max_image_size_pixels(max_pixels);
+    context.set_security_limits(&security)?;
+    // Tiles are decoded one after another on this thread, as every other format is.
+    context.set_max_decoding_threads(0);
+    let primary = context.primary_image_handle()?;
+    let (width, height) = (primary.width(), primary.height());
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(HeifFailure::Corrupt(format!(
+            "primary image is {width}×{height}, over the pixel limit"
+        )));
+    }
+    let alpha = primary.has_alpha_channel();
+    let chroma = if alpha {
+        RgbChroma::Rgba
+    } else {
+        RgbChroma::Rgb
+    };
+    let icc = primary.color_profile_raw().map(|profile| profile.data);
+    let mut options = DecodingOptions::new()
+        .ok_or_else(|| HeifFailure::Corrupt("libheif gave no decoding options".into()))?;
+    // A tile that fails to decode (a truncated file) is an error, not a grey patch.
+    options.set_strict_decoding(true);
+    options.set_convert_hdr_to_8bit(true);
+    let image = lib.decode(&primary, ColorSpace::Rgb(chroma), Some(options))?;
+    let planes = image.planes();
+    let plane = planes
+        .interleaved
+        .ok_or_else(|| HeifFailure::Corrupt("libheif returned no interleaved RGB plane".into()))?;
+    let channels = if alpha { 4 } else { 3 };
+    let factor = shrink(plane.width, plane.height).max(1);
+    let rgb = box_shrink(
+        plane.data,
+        plane.width,
+        plane.height,
+        plane.stride,
+        channels,
+        factor,
+    );
+    Ok(DecodedHeif { rgb, icc })
+}
+
+/// Averages `factor`×`factor` blocks of 8-bit RGB or RGBA rows (edge blocks average what
+/// they hold) into RGB; alpha is composited over white pixel by pixel, before averaging.
+fn box_shrink(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    channels: usize,
+    factor: u32,
+) -> RgbImage {
+    let out_w = width.div_ceil(factor);
+    let out_h = height.div_ceil(factor);
+    let (width, factor_px) = (width as usize, factor as usize);
+    let mut out = Vec::with_capacity(out_w as usize * out_h as usize * 3);
+    let mut sums = vec![0u32; out_w as usize * 3];
+    for band in 0..out_h as usize {
+        sums.fill(0);
+        let rows = (band * factor_px)..((band + 1) * factor_px).min(height as usize);
+        let band_rows = rows.len();
+        for row in rows {
+            let line = &data[row * stride..row * stride + width * channels];
+            for (x, px) in line.chunks_exact(channels).enumerate() {
+                let sum = &mut sums[(x / factor_px) * 3..][..3];
+                let alpha = px.get(3).map_or(255, |&alpha| u32::from(alpha));
+                for (total, &value) in sum.iter_mut().zip(px) {
+                    *total += (u32::from(value) * alpha + 255 * (255 - alpha) + 127) / 255;
+                }
+            }
+        }
+        for (block, sum) in sums.chunks_exact(3).enumerate() {
+            let count = ((width - block * factor_px).min(factor_px) * band_rows) as u32;
+            out.extend(sum.iter().map(|&total| ((total + count / 2) / count) as u8));
+        }
+    }
+    match RgbImage::from_raw(out_w, out_h, out) {
+        Some(image) => image,
+        None => unreachable!("buffer sized from the output's own dimensions"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_shrink_averages_blocks_and_keeps_partial_edges() {
+        // 3×2 RGB, factor 2: one full 2×2 block and one 1×2 edge block.
+        let data = [
+            0, 0, 0, 100, 100, 100, 7, 7, 7, //
+            200, 200, 200, 40, 40, 40, 9, 9, 9,
+        ];
+        let out = box_shrink(&data, 3, 2, 9, 3, 2);
+        assert_eq!(out.dimensions(), (2, 1));
+        assert_eq!(out.as_raw(), &[85, 85, 85, 8, 8, 8]);
+    }
+
+    #[test]
+    fn box_shrink_reads_rows_by_stride_and_composites_alpha_over_white() {
+        // 1×2 RGBA with 3 bytes of row padding: opaque red over transparent anything.
+        let data = [255, 0, 0, 255, 1, 2, 3, 9, 9, 9, 0, 0, 0, 0, 0, 0];
+        let out = box_shrink(&data, 1, 2, 7, 4, 1);
+        assert_eq!(out.as_raw(), &[255, 0, 0, 255, 255, 255]);
+    }
+}
