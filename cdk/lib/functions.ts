@@ -10,12 +10,30 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { RustFunction } from 'cargo-lambda-cdk';
+import { BundlingOptions, RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { Settings } from './settings';
 
+const WORKSPACE = path.join(__dirname, '..', '..');
 /** The Cargo workspace whose binaries are the functions. */
-export const WORKSPACE_MANIFEST = path.join(__dirname, '..', '..', 'Cargo.toml');
+export const WORKSPACE_MANIFEST = path.join(WORKSPACE, 'Cargo.toml');
+/**
+ * The static ARM64 libde265 (HEVC) that libheif links for HEIC: `scripts/libde265 aarch64`
+ * builds it from Debian's source before cargo-lambda runs, and these variables point
+ * libheif-sys's cmake and pkg-config at it (the host build's are in .cargo/config.toml).
+ */
+const LIBDE265_ARM64 = path.join(WORKSPACE, '.cache', 'libde265', 'aarch64');
+export const ARM64_BUILD: BundlingOptions = {
+  environment: {
+    CMAKE_PREFIX_PATH: LIBDE265_ARM64,
+    PKG_CONFIG_PATH: path.join(LIBDE265_ARM64, 'lib', 'pkgconfig'),
+    PKG_CONFIG_ALLOW_CROSS: '1',
+  },
+  commandHooks: {
+    beforeBundling: () => [`bash "${path.join(WORKSPACE, 'scripts', 'libde265')}" aarch64`],
+    afterBundling: () => [],
+  },
+};
 
 /** Keys under this prefix of the dropbox are uploads; outputs never go there. */
 export const PHOTOS_PREFIX = 'photos/';
@@ -144,6 +162,7 @@ export class PipelineFunctions extends Construct {
       manifestPath: WORKSPACE_MANIFEST,
       binaryName,
       architecture: lambda.Architecture.ARM_64,
+      bundling: ARM64_BUILD,
       runtime: 'provided.al2023',
       memorySize: options.memorySize,
       timeout: Duration.seconds(60),

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { ARM64_BUILD } from '../lib/functions';
 import { PhotopipeStack } from '../lib/photopipe-stack';
 import { DEFINITION_FILE } from '../lib/pipeline';
 import { DEFAULT_SETTINGS, parseSettings } from '../lib/settings';
@@ -77,6 +78,14 @@ describe('functions', () => {
     });
   });
 
+  test('the ARM64 build first makes the static libde265 that libheif links (HEIC), and points cmake at it', () => {
+    const prefix = ARM64_BUILD.environment?.CMAKE_PREFIX_PATH ?? '';
+    expect(prefix).toMatch(/\/\.cache\/libde265\/aarch64$/);
+    expect(ARM64_BUILD.environment).toMatchObject({ PKG_CONFIG_PATH: `${prefix}/lib/pkgconfig`, PKG_CONFIG_ALLOW_CROSS: '1' });
+    const hook = ARM64_BUILD.commandHooks?.beforeBundling('', '') ?? [];
+    expect(hook).toHaveLength(1);
+    expect(hook[0]).toMatch(/scripts\/libde265" aarch64$/);
+  });
   test('only cleanup may delete, and only uploads under photos/', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const deleters = Object.entries(policies).filter(([, policy]) => JSON.stringify(policy).includes('s3:DeleteObject'));
