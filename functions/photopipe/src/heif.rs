@@ -8,8 +8,8 @@
 
 use image::RgbImage;
 use libheif_rs::{
-    ColorSpace, DecodingOptions, HeifContext, HeifError, HeifErrorCode, HeifErrorSubCode, LibHeif,
-    RgbChroma, SecurityLimits,
+    ColorProfileNCLX, ColorSpace, DecodingOptions, HeifContext, HeifError, HeifErrorCode,
+    HeifErrorSubCode, LibHeif, RgbChroma, SecurityLimits,
 };
 
 /// Why a HEIF could not be read: the file is broken, or it holds a coding we did not build
@@ -73,7 +73,14 @@ pub(crate) fn decode(
     } else {
         RgbChroma::Rgb
     };
-    let icc = primary.color_profile_raw().map(|profile| profile.data);
+    let icc = primary
+        .color_profile_raw()
+        .map(|profile| profile.data)
+        .or_else(|| {
+            primary
+                .color_profile_nclx()
+                .and_then(|nclx| nclx_as_icc(&nclx))
+        });
     let mut options = DecodingOptions::new()
         .ok_or_else(|| HeifFailure::Corrupt("libheif gave no decoding options".into()))?;
     // A tile that fails to decode (a truncated file) is an error, not a grey patch.
@@ -95,6 +102,35 @@ pub(crate) fn decode(
         factor,
     );
     Ok(DecodedHeif { rgb, icc })
+}
+
+/// An ICC profile for colour described by code points (an `nclx` box, as some Android phones
+/// write for Display P3) rather than by an ICC profile; `None` where the primaries are
+/// sRGB's or unspecified (taken as sRGB) and for HDR transfers (PQ, HLG), which a profile
+/// of this kind does not render.
+fn nclx_as_icc(nclx: &ColorProfileNCLX) -> Option<Vec<u8>> {
+    use moxcms::{CicpColorPrimaries, CicpProfile, MatrixCoefficients, TransferCharacteristics};
+    let code = |value: u32| u8::try_from(value).ok();
+    let primaries = CicpColorPrimaries::try_from(code(nclx.color_primaries() as u32)?).ok()?;
+    if matches!(
+        primaries,
+        CicpColorPrimaries::Bt709 | CicpColorPrimaries::Unspecified
+    ) {
+        return None;
+    }
+    let transfer =
+        match TransferCharacteristics::try_from(code(nclx.transfer_characteristics() as u32)?) {
+            Ok(TransferCharacteristics::Smpte2084 | TransferCharacteristics::Hlg) => return None,
+            Ok(TransferCharacteristics::Unspecified) | Err(_) => TransferCharacteristics::Srgb,
+            Ok(transfer) => transfer,
+        };
+    let profile = moxcms::ColorProfile::new_from_cicp(CicpProfile {
+        color_primaries: primaries,
+        transfer_characteristics: transfer,
+        matrix_coefficients: MatrixCoefficients::Bt709,
+        full_range: true,
+    });
+    profile.encode().ok()
 }
 
 /// Averages `factor`×`factor` blocks of 8-bit RGB or RGBA rows (edge blocks average what

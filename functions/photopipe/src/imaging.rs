@@ -1612,13 +1612,16 @@ mod tests {
         let alpha = heic_thumbnail("alpha.heic", "32x32:png");
         assert!(near_rgb(*alpha.get_pixel(4, 16), [0, 160, 0], 12));
         assert!(near_rgb(*alpha.get_pixel(28, 16), [255, 255, 255], 4));
-        // P3 (128, 200, 128) is sRGB ≈ (103, 203, 120), as for the PNG above.
-        let p3 = heic_thumbnail("display-p3.heic", "16x16:png");
-        assert!(
-            near_rgb(*p3.get_pixel(8, 8), [103, 203, 120], 4),
-            "{:?}",
-            p3.get_pixel(8, 8)
-        );
+        // P3 (128, 200, 128) is sRGB ≈ (103, 203, 120), as for the PNG above, whether an
+        // ICC profile or an `nclx` box (CICP primaries 12) says it is P3.
+        for fixture in ["display-p3.heic", "display-p3-nclx.heic"] {
+            let p3 = heic_thumbnail(fixture, "16x16:png");
+            assert!(
+                near_rgb(*p3.get_pixel(8, 8), [103, 203, 120], 4),
+                "{fixture}: {:?}",
+                p3.get_pixel(8, 8)
+            );
+        }
         // A 10-bit monochrome ramp becomes an 8-bit grey ramp.
         let ramp = heic_thumbnail("gray-10bit.heic", "64x16:png");
         let (left, right) = (*ramp.get_pixel(2, 8), *ramp.get_pixel(61, 8));
