@@ -154,11 +154,21 @@ fn box_shrink(
         let band_rows = rows.len();
         for row in rows {
             let line = &data[row * stride..row * stride + width * channels];
-            for (x, px) in line.chunks_exact(channels).enumerate() {
-                let sum = &mut sums[(x / factor_px) * 3..][..3];
-                let alpha = px.get(3).map_or(255, |&alpha| u32::from(alpha));
-                for (total, &value) in sum.iter_mut().zip(px) {
-                    *total += (u32::from(value) * alpha + 255 * (255 - alpha) + 127) / 255;
+            let blocks = line
+                .chunks(factor_px * channels)
+                .zip(sums.chunks_exact_mut(3));
+            for (block, sum) in blocks {
+                for px in block.chunks_exact(channels) {
+                    if channels == 4 {
+                        let alpha = u32::from(px[3]);
+                        for (total, &value) in sum.iter_mut().zip(px) {
+                            *total += (u32::from(value) * alpha + 255 * (255 - alpha) + 127) / 255;
+                        }
+                    } else {
+                        sum[0] += u32::from(px[0]);
+                        sum[1] += u32::from(px[1]);
+                        sum[2] += u32::from(px[2]);
+                    }
                 }
             }
         }
