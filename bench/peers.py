@@ -1,7 +1,7 @@
 """Thumbnail workers for the benchmark's Python peers: `python peers.py TOOL OUT_DIR FILE...`.
 
 Each prints one line per file: name, CPU milliseconds, width, height, output bytes
-(tab-separated). TOOL is `pillow` (Pillow done well), `pyvips`, or `demo` (the 2020 demo's
+(tab-separated). TOOL is `pillow` (Pillow done well; HEIC through pillow-heif), `pyvips`, or `demo` (the 2020 demo's
 Pillow code: halve, save).
 """
 
@@ -12,6 +12,12 @@ import time
 
 def pillow(path, out):
     from PIL import Image, ImageOps
+
+    if path.endswith(".heic"):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        pillow_heif.options.DECODE_THREADS = 1  # one thread, as every tool here
 
     with Image.open(path) as image:
         image.thumbnail((256, 256))
