@@ -147,7 +147,9 @@ fn box_shrink(
     let out_h = height.div_ceil(factor);
     let (width, factor_px) = (width as usize, factor as usize);
     let mut out = Vec::with_capacity(out_w as usize * out_h as usize * 3);
-    let mut sums = vec![0u32; out_w as usize * 3];
+    // u64: validate asks for the smallest decode, a block of up to half the image, whose sum
+    // overflows u32 from about 4100×4100 pixels.
+    let mut sums = vec![0u64; out_w as usize * 3];
     for band in 0..out_h as usize {
         sums.fill(0);
         let rows = (band * factor_px)..((band + 1) * factor_px).min(height as usize);
@@ -162,18 +164,20 @@ fn box_shrink(
                     if channels == 4 {
                         let alpha = u32::from(px[3]);
                         for (total, &value) in sum.iter_mut().zip(px) {
-                            *total += (u32::from(value) * alpha + 255 * (255 - alpha) + 127) / 255;
+                            let over_white =
+                                (u32::from(value) * alpha + 255 * (255 - alpha) + 127) / 255;
+                            *total += u64::from(over_white);
                         }
                     } else {
-                        sum[0] += u32::from(px[0]);
-                        sum[1] += u32::from(px[1]);
-                        sum[2] += u32::from(px[2]);
+                        sum[0] += u64::from(px[0]);
+                        sum[1] += u64::from(px[1]);
+                        sum[2] += u64::from(px[2]);
                     }
                 }
             }
         }
         for (block, sum) in sums.chunks_exact(3).enumerate() {
-            let count = ((width - block * factor_px).min(factor_px) * band_rows) as u32;
+            let count = ((width - block * factor_px).min(factor_px) * band_rows) as u64;
             out.extend(sum.iter().map(|&total| ((total + count / 2) / count) as u8));
         }
     }
