@@ -192,6 +192,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn libheif_was_built_with_libde265_and_nothing_else() {
+        // libheif builds without a decoder and then refuses every HEIC; libheif-sys's build
+        // script does not rerun when libde265 appears later.
+        let lib = LibHeif::new();
+        let hevc = lib.decoder_descriptors(8, Some(libheif_rs::CompressionFormat::Hevc));
+        assert!(
+            hevc.iter().any(|decoder| decoder.id() == "libde265"),
+            "libheif has no HEVC decoder: run `scripts/libde265 host`, then `cargo clean -p libheif-sys`"
+        );
+        let all: Vec<String> = lib
+            .decoder_descriptors(16, None)
+            .iter()
+            .map(|decoder| decoder.id().to_owned())
+            .collect();
+        assert_eq!(all, ["libde265"], "the host build must match the Lambda's");
+    }
+
+    #[test]
     fn box_shrink_averages_blocks_and_keeps_partial_edges() {
         // 3×2 RGB, factor 2: one full 2×2 block and one 1×2 edge block.
         let data = [
