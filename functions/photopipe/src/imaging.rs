@@ -457,12 +457,7 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
         .into_decoder()
         .map_err(|e| corrupt(e.to_string()))?;
     let (orientation, icc) = metadata(&mut container);
-    let (want_w, want_h) = size_needed(header.width, header.height, orientation, renditions);
-    // libwebp's scaler averages areas; leaving the Lanczos pass at least a halving keeps
-    // fine texture (a box filter alone blurs and aliases it), for little extra work.
-    let shrink = (header.width / (2 * want_w))
-        .min(header.height / (2 * want_h))
-        .max(1);
+    let shrink = area_shrink(header.width, header.height, orientation, renditions);
     let rgb = crate::webp::decode(
         bytes,
         &header,
@@ -482,8 +477,7 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
 /// twice the pixels it needs, as WebP is. libheif has already turned it upright.
 fn decode_heif(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
     let decoded = crate::heif::decode(bytes, limits.max_pixels, |width, height| {
-        let (want_w, want_h) = size_needed(width, height, Orientation::NoTransforms, renditions);
-        (width / (2 * want_w)).min(height / (2 * want_h))
+        area_shrink(width, height, Orientation::NoTransforms, renditions)
     })
     .map_err(|failure| match failure {
         crate::heif::HeifFailure::Corrupt(reason) => {
@@ -609,6 +603,15 @@ fn size_needed(
         .iter()
         .map(|rendition| source_size_needed(width, height, orientation, rendition))
         .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)))
+}
+
+/// The whole factor by which an area-averaging shrink (libwebp's scaler, the HEIC copy-out)
+/// may reduce the image: the largest that leaves every rendition twice the pixels it needs.
+/// A box filter alone blurs and aliases fine texture; leaving the Lanczos pass at least a
+/// halving keeps it, for little extra work.
+fn area_shrink(width: u32, height: u32, orientation: Orientation, renditions: &[Rendition]) -> u32 {
+    let (want_w, want_h) = size_needed(width, height, orientation, renditions);
+    (width / (2 * want_w)).min(height / (2 * want_h)).max(1)
 }
 
 /// How large the whole (stored) image must be decoded for `rendition` to lose nothing.
