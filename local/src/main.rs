@@ -2,6 +2,7 @@
 //! writes `report.json` and the buckets' final contents to the output folder; or, with
 //! `thumbnail`, runs only the imaging engine on some files, to try settings.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -60,7 +61,17 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Thumbnail(args)) => thumbnail(&args),
+        Some(Command::Thumbnail(args)) => match thumbnail(&args) {
+            // The reader went away (`… | head`): stop quietly, as command-line tools do.
+            Err(err)
+                if err
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+            {
+                Ok(())
+            }
+            other => other,
+        },
         None => tokio::runtime::Runtime::new()?.block_on(run_pipeline(cli.run)),
     }
 }
@@ -141,6 +152,7 @@ fn print_table(report: &Report) {
 fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
     let limits = InputLimits::default();
     let renditions = &args.renditions.renditions;
+    let mut out = std::io::stdout().lock();
     let mut total_ms = 0.0;
     for file in &args.files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -155,7 +167,7 @@ fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
         let thumbnails = match made {
             Ok(thumbnails) => thumbnails,
             Err(err) => {
-                println!("{name}\t{}\t{err}", err.error_name());
+                writeln!(out, "{name}\t{}\t{err}", err.error_name())?;
                 continue;
             }
         };
@@ -174,9 +186,13 @@ fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
                 thumb.bytes.len()
             ));
         }
-        println!("{name}\t{ms:.2} ms\t{}", outputs.join("\t"));
+        writeln!(out, "{name}\t{ms:.2} ms\t{}", outputs.join("\t"))?;
     }
-    println!("total\t{total_ms:.1} ms CPU for {} files", args.files.len());
+    writeln!(
+        out,
+        "total\t{total_ms:.1} ms CPU for {} files",
+        args.files.len()
+    )?;
     Ok(())
 }
 
