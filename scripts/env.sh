@@ -8,12 +8,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/photopipe/target}"
 export PHOTOPIPE_BIN_DIR="$CARGO_TARGET_DIR/debug"
 export CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-# The venv holding moto (the local stack) and cargo-lambda with zig (the ARM64 builds);
+# The venv holding moto (the local stack), cargo-lambda with zig (the ARM64 builds) and cmake
+# (libheif, libde265);
 # reinstalled when either list of requirements changes.
 ensure_venv() {
   local stamp=.venv/.requirements
   if [ ! -x .venv/bin/moto_server ] || ! cat local/requirements.txt cdk/requirements.txt | cmp -s - "$stamp"; then
-    echo "setting up .venv (moto, cargo-lambda)" >&2
+    echo "setting up .venv (moto, cargo-lambda, cmake)" >&2
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check -r local/requirements.txt -r cdk/requirements.txt
     cat local/requirements.txt cdk/requirements.txt >"$stamp"

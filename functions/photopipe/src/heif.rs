@@ -14,7 +14,7 @@ use libheif_rs::{
 
 /// Why a HEIF could not be read: the file is broken, or it holds a coding we did not build
 /// (AV1, JPEG, uncompressed…).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum HeifFailure {
     Corrupt(String),
     Unsupported(String),
