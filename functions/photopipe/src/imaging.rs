@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{FitMode, InputLimits, OutputFormat, Rendition};
 use crate::error::{PipelineError, Result};
+use crate::jpeg_reduced::{self, Reduction};
 
 /// The formats we accept as originals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,7 +201,7 @@ fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
             // Walk the marker segments to the first start-of-frame.
             let mut at = 2;
             loop {
-                let (marker, segment, next) = crate::jpeg_dc::next_segment(bytes, at)?;
+                let (marker, segment, next) = jpeg_reduced::next_segment(bytes, at)?;
                 let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
                 if sof {
                     let be16 = |i: usize| {
@@ -253,11 +254,13 @@ pub struct Decoded {
     pub icc: Option<Vec<u8>>,
 }
 
-/// 8-bit pixels: grey stays grey, everything else becomes RGB (alpha over white).
+/// 8-bit pixels: grey stays grey, everything else becomes RGB (alpha over white), except
+/// that a reduced JPEG decode keeps its YCbCr planes at their own resolutions.
 #[derive(Debug)]
 pub enum Pixels {
     Gray(GrayImage),
     Rgb(RgbImage),
+    YCbCr(YCbCrPlanes),
 }
 
 impl Pixels {
@@ -265,8 +268,23 @@ impl Pixels {
         match self {
             Self::Gray(image) => image.dimensions(),
             Self::Rgb(image) => image.dimensions(),
+            Self::YCbCr(planes) => planes.luma.dimensions(),
         }
     }
+}
+
+/// JFIF's luma and chroma planes, the chroma ones at their own (subsampled) resolution.
+/// Resized plane by plane, so the chroma is upsampled by the same Lanczos pass that makes
+/// the rendition and converted to RGB only at the rendition's size, where there are fewest
+/// pixels to convert.
+#[derive(Debug)]
+pub struct YCbCrPlanes {
+    pub luma: GrayImage,
+    pub cb: GrayImage,
+    pub cr: GrayImage,
+    /// A chroma plane's size over the luma plane's, across and down (e.g. ½ for 4:2:0):
+    /// chroma sample `i` covers luma samples `i / scale ..(i + 1) / scale`.
+    pub chroma_scale: (f64, f64),
 }
 
 /// Decodes the image at the smallest size every rendition can still be made from, where
@@ -342,13 +360,26 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
     let (width, height) = (u32::from(header.width), u32::from(header.height));
     let (want_w, want_h) = size_needed(width, height, orientation, renditions);
-    // Needed at 1/8 scale, the image is made of DC coefficients alone. (Without renditions
-    // this is validate, which must read all the data.)
-    let eighth_will_do = want_w <= width.div_ceil(8) && want_h <= height.div_ceil(8);
-    if !renditions.is_empty()
-        && eighth_will_do
-        && let Some(pixels) = crate::jpeg_dc::decode(bytes)
-    {
+    // The lowest coefficients make the reduced image far faster than a DCT-scaled decode:
+    // the DC alone at 1/8, when that still leaves the Lanczos pass at least a halving (as
+    // below); else, when 1/8 is at least the size needed, luma at 1/4 from each block's
+    // first four coefficients, since a block mean alone aliases fine texture when the pass
+    // has little left to shrink. A progressive JPEG keeps those in refinement scans this
+    // decoder does not read, so it takes the 1/8 image there. (Without renditions this is
+    // validate, which must read all the data.)
+    let fits =
+        |divisor: u32| want_w <= width.div_ceil(divisor) && want_h <= height.div_ceil(divisor);
+    let reduced = if renditions.is_empty() {
+        None
+    } else if fits(16) {
+        jpeg_reduced::decode(bytes, Reduction::Eighth)
+    } else if fits(8) {
+        jpeg_reduced::decode(bytes, Reduction::Quarter)
+            .or_else(|| jpeg_reduced::decode(bytes, Reduction::Eighth))
+    } else {
+        None
+    };
+    if let Some(pixels) = reduced {
         return Ok(Decoded {
             pixels,
             orientation,
@@ -645,7 +676,7 @@ pub fn make_thumbnails(
 ) -> Result<Vec<Thumbnail>> {
     let decoded = decode(bytes, inspection, renditions, limits)?;
     let to_srgb = match &decoded.pixels {
-        Pixels::Rgb(_) => decoded.icc.as_deref().and_then(srgb_transform),
+        Pixels::Rgb(_) | Pixels::YCbCr(_) => decoded.icc.as_deref().and_then(srgb_transform),
         Pixels::Gray(_) => None,
     };
     renditions
@@ -686,10 +717,7 @@ fn render(
         rendition.mode,
         rendition.upscale,
     );
-    let mut image = match resize(&decoded.pixels, &plan)? {
-        Pixels::Gray(gray) => DynamicImage::ImageLuma8(gray),
-        Pixels::Rgb(rgb) => DynamicImage::ImageRgb8(rgb),
-    };
+    let mut image = resize(&decoded.pixels, &plan)?;
     image.apply_orientation(decoded.orientation);
     if let (Some(transform), DynamicImage::ImageRgb8(rgb)) = (to_srgb, &mut image) {
         let source = rgb.as_raw().clone();
@@ -756,33 +784,92 @@ fn encode_jpeg(image: &DynamicImage, quality: u8) -> std::result::Result<Vec<u8>
     }
 }
 
-fn resize(pixels: &Pixels, plan: &Plan) -> Result<Pixels> {
-    let (src_w, src_h) = pixels.dimensions();
+/// Makes the rendition's pixels: Lanczos3 over the plan's crop, and for YCbCr planes the
+/// conversion to RGB.
+pub(crate) fn resize(pixels: &Pixels, plan: &Plan) -> Result<DynamicImage> {
     let (width, height) = plan.size;
-    let (buffer, pixel_type) = match pixels {
-        Pixels::Gray(gray) => (gray.as_raw(), fr::PixelType::U8),
-        Pixels::Rgb(rgb) => (rgb.as_raw(), fr::PixelType::U8x3),
-    };
+    let short = || PipelineError::InvalidImage("resize produced a short buffer".into());
+    Ok(match pixels {
+        Pixels::Gray(gray) => {
+            let raw = resize_plane(
+                gray.as_raw(),
+                gray.dimensions(),
+                fr::PixelType::U8,
+                plan,
+                (1.0, 1.0),
+            )?;
+            DynamicImage::ImageLuma8(GrayImage::from_raw(width, height, raw).ok_or_else(short)?)
+        }
+        Pixels::Rgb(rgb) => {
+            let raw = resize_plane(
+                rgb.as_raw(),
+                rgb.dimensions(),
+                fr::PixelType::U8x3,
+                plan,
+                (1.0, 1.0),
+            )?;
+            DynamicImage::ImageRgb8(RgbImage::from_raw(width, height, raw).ok_or_else(short)?)
+        }
+        Pixels::YCbCr(planes) => {
+            let plane = |image: &GrayImage, scale| {
+                resize_plane(
+                    image.as_raw(),
+                    image.dimensions(),
+                    fr::PixelType::U8,
+                    plan,
+                    scale,
+                )
+            };
+            let luma = plane(&planes.luma, (1.0, 1.0))?;
+            let cb = plane(&planes.cb, planes.chroma_scale)?;
+            let cr = plane(&planes.cr, planes.chroma_scale)?;
+            let mut rgb = vec![0u8; luma.len() * 3];
+            for (((pixel, &y), &cb), &cr) in rgb.chunks_exact_mut(3).zip(&luma).zip(&cb).zip(&cr) {
+                pixel.copy_from_slice(&jfif_to_rgb(f32::from(y), f32::from(cb), f32::from(cr)));
+            }
+            DynamicImage::ImageRgb8(RgbImage::from_raw(width, height, rgb).ok_or_else(short)?)
+        }
+    })
+}
+
+/// JFIF's YCbCr to RGB (ITU-R BT.601, full range), rounded and clamped to 8 bits.
+fn jfif_to_rgb(y: f32, cb: f32, cr: f32) -> [u8; 3] {
+    let (cb, cr) = (cb - 128.0, cr - 128.0);
+    let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
+    [
+        to_u8(y + 1.402 * cr),
+        to_u8(y - 0.344_136 * cb - 0.714_136 * cr),
+        to_u8(y + 1.772 * cb),
+    ]
+}
+
+/// Resizes one plane of `pixel_type` to the plan's size from its crop, which is in luma
+/// coordinates: `scale` maps them to this plane's.
+fn resize_plane(
+    buffer: &[u8],
+    (src_w, src_h): (u32, u32),
+    pixel_type: fr::PixelType,
+    plan: &Plan,
+    (scale_x, scale_y): (f64, f64),
+) -> Result<Vec<u8>> {
     let internal =
         |e: &dyn std::fmt::Display| PipelineError::InvalidImage(format!("resize failed: {e}"));
     let src =
         fr::images::ImageRef::new(src_w, src_h, buffer, pixel_type).map_err(|e| internal(&e))?;
-    let mut dst = fr::images::Image::new(width, height, pixel_type);
+    let mut dst = fr::images::Image::new(plan.size.0, plan.size.1, pixel_type);
     let (left, top, crop_w, crop_h) = plan.crop;
     let options = fr::ResizeOptions::new()
         .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3))
-        .crop(left, top, crop_w, crop_h);
+        .crop(
+            left * scale_x,
+            top * scale_y,
+            crop_w * scale_x,
+            crop_h * scale_y,
+        );
     fr::Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| internal(&e))?;
-    let raw = dst.into_vec();
-    let short = || PipelineError::InvalidImage("resize produced a short buffer".into());
-    Ok(match pixel_type {
-        fr::PixelType::U8 => {
-            Pixels::Gray(GrayImage::from_raw(width, height, raw).ok_or_else(short)?)
-        }
-        _ => Pixels::Rgb(RgbImage::from_raw(width, height, raw).ok_or_else(short)?),
-    })
+    Ok(dst.into_vec())
 }
 
 #[cfg(test)]
@@ -1206,8 +1293,7 @@ mod tests {
             let thumb =
                 one(png, &inspection, &spec.parse().expect("spec"), &limits).expect("thumb");
             let (mut at, mut frame, mut scans) = (2, None, Vec::new());
-            while let Some((marker, segment, next)) = crate::jpeg_dc::next_segment(&thumb.bytes, at)
-            {
+            while let Some((marker, segment, next)) = jpeg_reduced::next_segment(&thumb.bytes, at) {
                 match marker {
                     0xC0..=0xCF if marker != 0xC4 => frame = Some((marker, segment[7])),
                     0xDA => scans.push(segment[0]),

@@ -7,7 +7,7 @@ pub mod error;
 pub mod event;
 mod heif;
 pub mod imaging;
-mod jpeg_dc;
+mod jpeg_reduced;
 pub mod model;
 pub mod s3;
 #[cfg(feature = "testing")]

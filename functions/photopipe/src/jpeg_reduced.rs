@@ -1,4 +1,4 @@
-//! A 1/8-scale JPEG decode from the DC coefficients alone.
+//! A 1/8- or 1/4-scale JPEG decode from the lowest coefficients alone.
 //!
 //! At 1/8 scale each 8×8 block becomes one pixel whose value is the block's DC coefficient
 //! (the IDCT of a DC-only block is `DC × Q₀ / 8 + 128`), so nothing but the DC coefficients
@@ -6,13 +6,23 @@
 //! that make up most of the file: those are skipped byte-wise. In a baseline JPEG the AC
 //! coefficients sit between the DC ones: their Huffman codes are read to find the next block,
 //! but nothing is dequantised, transformed or stored. The result is the image a full 1/8
-//! decode gives, for a fraction of the work. It handles 8-bit greyscale and YCbCr (JFIF)
-//! images; for anything else (CMYK, RGB-coded, arithmetic coding, 12-bit, corrupt data) it
-//! answers `None` and the caller decodes normally.
+//! decode gives, for a fraction of the work.
+//!
+//! At 1/4 scale each block becomes 2×2 pixels: the means over its quarters of the block
+//! band-limited to its DC and first horizontal, vertical and diagonal frequencies. Those
+//! three AC coefficients come first in a block, so they are read and the rest are skipped as
+//! at 1/8. A block mean alone (the 1/8 image) aliases fine texture when the Lanczos pass has
+//! little left to shrink; these four coefficients keep it, as a full 1/4 decode does. Only
+//! sequential (baseline) JPEGs are read at 1/4: a progressive one spreads its first AC
+//! coefficients over refinement scans.
+//!
+//! It handles 8-bit greyscale and YCbCr (JFIF) images; for anything else (CMYK, RGB-coded,
+//! arithmetic coding, 12-bit, corrupt data) it answers `None` and the caller decodes
+//! normally.
 
-use image::{GrayImage, RgbImage};
+use image::GrayImage;
 
-use crate::imaging::Pixels;
+use crate::imaging::{Pixels, YCbCrPlanes};
 
 /// One image component as the frame header describes it.
 #[derive(Debug, Clone)]
@@ -27,11 +37,38 @@ struct Component {
     /// Blocks across and down that hold image data.
     real_w: usize,
     real_h: usize,
-    /// DC coefficients, row-major over the padded blocks.
-    dc: Vec<i32>,
+    /// Levels per block across (and down) in the reduced image: 2 for luma at 1/4, else 1.
+    samples: usize,
+    /// Each block's coefficients that its levels need (`samples`² of them, in zigzag
+    /// order: DC, then the first horizontal, vertical and diagonal AC), block after block,
+    /// row-major over the padded blocks.
+    coefficients: Vec<i32>,
     /// The successive-approximation bit position reached so far (`None`: no DC scan yet).
     dc_precision: Option<u8>,
 }
+
+/// How far [`decode`] reduces the image, and so which coefficients it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    /// 1/8: one pixel per block, from its DC coefficient.
+    Eighth,
+    /// 1/4: 2×2 luma pixels per block, from its DC and three lowest AC coefficients;
+    /// chroma as at 1/8.
+    Quarter,
+}
+
+impl Reduction {
+    /// Luma levels across (and down) per block.
+    fn samples(self) -> usize {
+        match self {
+            Self::Eighth => 1,
+            Self::Quarter => 2,
+        }
+    }
+}
+
+/// Where the stored coefficients sit in a block's zigzag order: DC, (0,1), (1,0), (1,1).
+const ZIGZAG_STORED: [usize; 4] = [0, 1, 2, 4];
 
 /// Bits of code looked up at once; longer codes take the slow path.
 const LOOKAHEAD: u32 = 10;
@@ -207,9 +244,10 @@ struct Tables {
     ac: [Option<Huffman>; 4],
 }
 
-/// The 1/8-scale image of a JPEG, or `None` when this decoder does not handle it.
-pub fn decode(bytes: &[u8]) -> Option<Pixels> {
-    let mut quant = [0u16; 4];
+/// The reduced image of a JPEG, or `None` when this decoder does not handle it.
+pub fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
+    // Per table, the quantisation steps of the stored coefficients.
+    let mut quant = [[0u16; 4]; 4];
     let mut tables = Tables::default();
     let mut components: Vec<Component> = Vec::new();
     let (mut width, mut height, mut restart_interval) = (0usize, 0usize, 0usize);
@@ -228,6 +266,9 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
             // Baseline, extended and progressive Huffman frames; nothing else.
             0xC0..=0xC2 => {
                 if segment[0] != 8 || !components.is_empty() {
+                    return None;
+                }
+                if marker == 0xC2 && reduction == Reduction::Quarter {
                     return None;
                 }
                 height = usize::from(u16::from_be_bytes([segment[1], segment[2]]));
@@ -251,7 +292,10 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
                         blocks_h: 0,
                         real_w: 0,
                         real_h: 0,
-                        dc: Vec::new(),
+                        // Chroma stays at 1/8 at either reduction: a thumbnail's own chroma is
+                        // subsampled, and a 1/8 image already leaves the rendition its size.
+                        samples: if index == 0 { reduction.samples() } else { 1 },
+                        coefficients: Vec::new(),
                         dc_precision: None,
                     });
                 }
@@ -263,7 +307,9 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
                     component.blocks_h = mcus_h * component.v;
                     component.real_w = (width * component.h).div_ceil(h_max).div_ceil(8);
                     component.real_h = (height * component.v).div_ceil(v_max).div_ceil(8);
-                    component.dc = vec![0; component.blocks_w * component.blocks_h];
+                    let stride = component.samples * component.samples;
+                    component.coefficients =
+                        vec![0; component.blocks_w * component.blocks_h * stride];
                 }
             }
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
@@ -289,11 +335,14 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
                     let (precision, id) = (rest[0] >> 4, usize::from(rest[0] & 15));
                     let size = if precision == 0 { 64 } else { 128 };
                     let table = rest.get(1..1 + size)?;
-                    *quant.get_mut(id)? = if precision == 0 {
-                        u16::from(table[0])
-                    } else {
-                        u16::from_be_bytes([table[0], table[1]])
-                    };
+                    let steps = quant.get_mut(id)?;
+                    for (step, zigzag) in steps.iter_mut().zip(ZIGZAG_STORED) {
+                        *step = if precision == 0 {
+                            u16::from(table[zigzag])
+                        } else {
+                            u16::from_be_bytes([table[2 * zigzag], table[2 * zigzag + 1]])
+                        };
+                    }
                     rest = &rest[1 + size..];
                 }
             }
@@ -328,12 +377,7 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
     if components.len() == 3 && adobe_transform == Some(0) {
         return None; // RGB stored as is, not YCbCr.
     }
-    Some(pixels(
-        &components,
-        &quant,
-        width.div_ceil(8),
-        height.div_ceil(8),
-    ))
+    pixels(&components, &quant, width, height)
 }
 
 /// The marker segment at or after `at`: its marker, its payload (empty for a standalone
@@ -355,8 +399,8 @@ pub(crate) fn next_segment(bytes: &[u8], mut at: usize) -> Option<(u8, &[u8], us
     Some((marker, segment, at + length))
 }
 
-/// Decodes the DC coefficients of one scan (skipping the AC ones of a sequential scan) and
-/// returns where the scan's data ends.
+/// Decodes the DC coefficients of one scan and, in a sequential scan, the AC coefficients
+/// the reduction needs (skipping the others); returns where the scan's data ends.
 fn decode_scan(
     bytes: &[u8],
     data_start: usize,
@@ -432,7 +476,9 @@ fn decode_scan(
                          y: usize|
          -> Option<()> {
             let c = &mut components[component];
-            let slot = y * c.blocks_w + x;
+            let stride = c.samples * c.samples;
+            let slot = (y * c.blocks_w + x) * stride;
+            let stored = c.coefficients.get_mut(slot..slot + stride)?;
             if let (0, Some(dc)) = (high, dc) {
                 let size = bits.decode(dc)?;
                 if size > 11 {
@@ -440,12 +486,13 @@ fn decode_scan(
                 }
                 let diff = extend(bits.bits(u32::from(size))?, size);
                 predictors[component] += diff;
-                *c.dc.get_mut(slot)? = predictors[component] << low;
+                stored[0] = predictors[component] << low;
             } else if bits.bit()? {
-                *c.dc.get_mut(slot)? |= 1 << low;
+                stored[0] |= 1 << low;
             }
             if let (true, Some(ac)) = (sequential, ac) {
-                skip_ac(bits, ac)?;
+                let reached = read_low_ac(bits, ac, &mut stored[1..])?;
+                skip_ac(bits, ac, reached)?;
             }
             Some(())
         };
@@ -494,10 +541,60 @@ fn decode_scan(
     }
 }
 
-/// Reads past a block's 63 AC coefficients without decoding their values: for the common
-/// short codes, one lookup and one shift each.
-fn skip_ac(bits: &mut Bits<'_>, table: &Huffman) -> Option<()> {
+/// Reads a block's AC coefficients up to the last one `low` has room for (zigzag 1, 2 and 4
+/// in turn; none when it is empty) into `low`, and returns the zigzag position reached: the
+/// next coefficient's, or 64 at the end of the block.
+fn read_low_ac(bits: &mut Bits<'_>, table: &Huffman, low: &mut [i32]) -> Option<usize> {
+    let last = match low.len() {
+        0 => return Some(1),
+        _ => ZIGZAG_STORED[low.len()],
+    };
     let mut k = 1;
+    while k <= last {
+        // A code and its value take at most 16 + 15 bits; the common short codes are looked
+        // up and read with their value in one step.
+        if bits.count < 31 {
+            bits.refill();
+        }
+        let entry = table.fast[(bits.buffer >> (64 - LOOKAHEAD)) as usize];
+        let (symbol, value) = if entry != 0 {
+            let (length, symbol) = (u32::from(entry >> 8), entry as u8);
+            let size = u32::from(symbol & 15);
+            let value = match size {
+                0 => 0,
+                _ => ((bits.buffer << length) >> (64 - size)) as i32,
+            };
+            bits.consume(length + size)?;
+            (symbol, value)
+        } else {
+            let symbol = bits.decode(table)?;
+            (symbol, bits.bits(u32::from(symbol & 15))?)
+        };
+        let (run, size) = (symbol >> 4, symbol & 15);
+        if size == 0 && run != 15 {
+            return Some(64); // end of block
+        }
+        k += usize::from(run);
+        // Where `ZIGZAG_STORED`'s AC positions go in `low`.
+        let slot = match k {
+            1 => 0,
+            2 => 1,
+            4 => 2,
+            _ => usize::MAX,
+        };
+        if size != 0
+            && let Some(stored) = low.get_mut(slot)
+        {
+            *stored = extend(value, size);
+        }
+        k += 1;
+    }
+    Some(k)
+}
+
+/// Reads past a block's AC coefficients from zigzag position `k` on without decoding their
+/// values: for the common short codes, one lookup and one shift each.
+fn skip_ac(bits: &mut Bits<'_>, table: &Huffman, mut k: usize) -> Option<()> {
     while k < 64 {
         // A code and its value take at most 16 + 15 bits.
         if bits.count < 31 {
@@ -530,107 +627,143 @@ fn ac_step(symbol: u8) -> u16 {
     }
 }
 
-/// Turns DC coefficients into the 1/8-scale image.
-fn pixels(components: &[Component], quant: &[u16; 4], width: usize, height: usize) -> Pixels {
-    let h_max = components.iter().map(|c| c.h).max().unwrap_or(1);
-    let v_max = components.iter().map(|c| c.v).max().unwrap_or(1);
-    let planes: Vec<Vec<f32>> = components
-        .iter()
-        .map(|c| plane(c, quant, h_max, v_max, width, height))
-        .collect();
-    let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
-    let (w, h) = (width as u32, height as u32);
-    if let [luma] = planes.as_slice() {
-        let gray = luma.iter().map(|&v| to_u8(v)).collect();
-        return Pixels::Gray(GrayImage::from_raw(w, h, gray).unwrap_or_default());
-    }
-    let [luma, cb, cr] = planes.as_slice() else {
-        return Pixels::Gray(GrayImage::default()); // the frame header allows 1 or 3
-    };
-    let mut rgb = Vec::with_capacity(width * height * 3);
-    for ((&y, &cb), &cr) in luma.iter().zip(cb).zip(cr) {
-        let (cb, cr) = (cb - 128.0, cr - 128.0);
-        rgb.extend([
-            to_u8(y + 1.402 * cr),
-            to_u8(y - 0.344_136 * cb - 0.714_136 * cr),
-            to_u8(y + 1.772 * cb),
-        ]);
-    }
-    Pixels::Rgb(RgbImage::from_raw(w, h, rgb).unwrap_or_default())
-}
-
-/// One component's levels at the 1/8-scale size, row-major: each block's DC value, and for a
-/// subsampled component the values interpolated between block centres (as libjpeg's "fancy"
-/// upsampling does), rows first, then columns.
-fn plane(
-    c: &Component,
-    quant: &[u16; 4],
-    h_max: usize,
-    v_max: usize,
+/// Turns the stored coefficients into the reduced image of a `width`×`height` JPEG: a grey
+/// plane, or the three YCbCr planes at their own resolutions (`None` for a sampling where
+/// luma is not the finest or the chroma planes differ, which the full decoder handles).
+fn pixels(
+    components: &[Component],
+    quant: &[[u16; 4]; 4],
     width: usize,
     height: usize,
-) -> Vec<f32> {
-    let scale = f32::from(quant[c.quant_table]) / 8.0;
-    let level = |bx: usize, by: usize| {
-        c.dc[by.min(c.real_h - 1) * c.blocks_w + bx.min(c.real_w - 1)] as f32 * scale + 128.0
+) -> Option<Pixels> {
+    let h_max = components.iter().map(|c| c.h).max()?;
+    let v_max = components.iter().map(|c| c.v).max()?;
+    let plane = |c: &Component| -> Option<GrayImage> {
+        let (mut levels, levels_w) = block_levels(c, &quant[c.quant_table]);
+        // The component's own size, reduced; the levels beyond it are padding.
+        let w = ((width * c.h).div_ceil(h_max) * c.samples).div_ceil(8);
+        let h = ((height * c.v).div_ceil(v_max) * c.samples).div_ceil(8);
+        if levels_w != w {
+            levels = levels
+                .chunks_exact(levels_w)
+                .take(h)
+                .flat_map(|row| &row[..w])
+                .copied()
+                .collect();
+        }
+        levels.truncate(w * h);
+        GrayImage::from_raw(w as u32, h as u32, levels)
     };
-    // Where each output column (row) falls among the component's blocks: the block to its
-    // left (above) and the weight of the next one.
-    let taps = |count: usize, factor: usize, max: usize| -> Vec<(usize, f32)> {
-        (0..count)
-            .map(|p| {
-                let at = ((p as f32 + 0.5) * factor as f32 / max as f32 - 0.5).max(0.0);
-                (at as usize, at.fract())
-            })
-            .collect()
-    };
-    let (columns, rows) = (taps(width, c.h, h_max), taps(height, c.v, v_max));
-    let across: Vec<f32> = (0..c.real_h)
-        .flat_map(|by| {
-            columns
-                .iter()
-                .map(move |&(bx, t)| level(bx, by) * (1.0 - t) + level(bx + 1, by) * t)
-        })
-        .collect();
-    let mut plane = Vec::with_capacity(width * height);
-    for &(by, t) in &rows {
-        let above = &across[by.min(c.real_h - 1) * width..][..width];
-        let below = &across[(by + 1).min(c.real_h - 1) * width..][..width];
-        plane.extend(
-            above
-                .iter()
-                .zip(below)
-                .map(|(&a, &b)| a * (1.0 - t) + b * t),
-        );
+    match components {
+        [luma] => Some(Pixels::Gray(plane(luma)?)),
+        [luma, cb, cr] if (luma.h, luma.v) == (h_max, v_max) && (cb.h, cb.v) == (cr.h, cr.v) => {
+            let scale = |chroma: usize, max: usize| {
+                (chroma * cb.samples) as f64 / (max * luma.samples) as f64
+            };
+            let chroma_scale = (scale(cb.h, h_max), scale(cb.v, v_max));
+            Some(Pixels::YCbCr(YCbCrPlanes {
+                luma: plane(luma)?,
+                cb: plane(cb)?,
+                cr: plane(cr)?,
+                chroma_scale,
+            }))
+        }
+        _ => None,
     }
-    plane
+}
+
+/// The mean over one half of a block (in one direction) of the first AC basis function of
+/// the JPEG IDCT, cos((2x+1)π/16) for x in 0..4: ±0.6407.
+const FIRST_AC_HALF_MEAN: f32 = 0.640_728;
+
+/// A component's levels, `n` = `samples` per block each way over the blocks holding data,
+/// row-major, and how many there are across. A block's `n`×`n` levels are the means over its parts of
+/// its IDCT restricted to the stored coefficients (for `n` = 1, `DC × Q₀ / 8`).
+fn block_levels(c: &Component, steps: &[u16; 4]) -> (Vec<u8>, usize) {
+    let n = c.samples;
+    let (levels_w, levels_h) = (c.real_w * n, c.real_h * n);
+    let mut levels = vec![0u8; levels_w * levels_h];
+    let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
+    let dc_step = f32::from(steps[0]) / 8.0;
+    let stride = n * n;
+    let block_rows = c
+        .coefficients
+        .chunks_exact(c.blocks_w * stride)
+        .take(c.real_h)
+        .map(|row| row.chunks_exact(stride).take(c.real_w));
+    if n == 1 {
+        for (row, out) in block_rows.zip(levels.chunks_exact_mut(levels_w)) {
+            for (b, level) in row.zip(out) {
+                *level = to_u8(b[0] as f32 * dc_step + 128.0);
+            }
+        }
+        return (levels, levels_w);
+    }
+    // The IDCT is Σ C(u)C(v)/4 · F(v,u) · cos(..u..) · cos(..v..), C(0) = 1/√2, C(k) = 1;
+    // the first frequencies are + over a block's left (top) half and − over the other.
+    let m = FIRST_AC_HALF_MEAN;
+    let across_step = f32::from(steps[1]) * m / (4.0 * std::f32::consts::SQRT_2);
+    let down_step = f32::from(steps[2]) * m / (4.0 * std::f32::consts::SQRT_2);
+    let diagonal_step = f32::from(steps[3]) * m * m / 4.0;
+    for (row, out) in block_rows.zip(levels.chunks_exact_mut(2 * levels_w)) {
+        let (top, bottom) = out.split_at_mut(levels_w);
+        for ((b, top), bottom) in row
+            .zip(top.chunks_exact_mut(2))
+            .zip(bottom.chunks_exact_mut(2))
+        {
+            let dc = b[0] as f32 * dc_step + 128.0;
+            let across = b[1] as f32 * across_step;
+            let down = b[2] as f32 * down_step;
+            let diagonal = b[3] as f32 * diagonal_step;
+            top[0] = to_u8(dc + across + down + diagonal);
+            top[1] = to_u8(dc - across + down - diagonal);
+            bottom[0] = to_u8(dc + across - down - diagonal);
+            bottom[1] = to_u8(dc - across - down + diagonal);
+        }
+    }
+    (levels, levels_w)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imaging::{Plan, resize};
+    use image::RgbImage;
     use jpeg_encoder::SamplingFactor;
 
-    /// jpeg-decoder's own 1/8-scale decode, the reference.
-    fn reference(jpeg: &[u8]) -> (u32, u32, Vec<u8>) {
+    /// jpeg-decoder's own DCT-scaled decode, the reference. Its 1/4 scale uses the same four
+    /// coefficients, as a 2-point IDCT rather than quarter means.
+    fn reference(jpeg: &[u8], reduction: Reduction) -> (u32, u32, Vec<u8>) {
         let mut decoder = jpeg_decoder::Decoder::new(jpeg);
         decoder.read_info().expect("header");
-        decoder.scale(1, 1).expect("scale");
+        let info = decoder.info().expect("info");
+        let smallest = |v: u16| (usize::from(v) * reduction.samples()).div_ceil(8) as u16;
+        decoder
+            .scale(smallest(info.width), smallest(info.height))
+            .expect("scale");
         let pixels = decoder.decode().expect("decodes");
         let info = decoder.info().expect("info");
         (u32::from(info.width), u32::from(info.height), pixels)
     }
 
-    fn assert_matches_reference(jpeg: &[u8], what: &str) {
-        let (width, height, expected) = reference(jpeg);
-        let actual = match decode(jpeg).unwrap_or_else(|| panic!("{what}: not decoded")) {
-            Pixels::Rgb(rgb) => {
-                assert_eq!(rgb.dimensions(), (width, height), "{what}");
-                rgb.into_raw()
-            }
+    fn assert_matches_reference(jpeg: &[u8], reduction: Reduction, what: &str) {
+        let (width, height, expected) = reference(jpeg, reduction);
+        let decoded = decode(jpeg, reduction);
+        let actual = match decoded.unwrap_or_else(|| panic!("{what}: not decoded")) {
             Pixels::Gray(gray) => {
                 assert_eq!(gray.dimensions(), (width, height), "{what}");
                 gray.into_raw()
+            }
+            Pixels::Rgb(_) => panic!("{what}: RGB, not planes"),
+            Pixels::YCbCr(planes) => {
+                // The chroma upsampled as a rendition of the full reduced size does it.
+                assert_eq!(planes.luma.dimensions(), (width, height), "{what}");
+                let whole = Plan {
+                    crop: (0.0, 0.0, f64::from(width), f64::from(height)),
+                    size: (width, height),
+                };
+                let rgb = resize(&Pixels::YCbCr(planes), &whole).expect("resizes");
+                rgb.into_rgb8().into_raw()
             }
         };
         assert_eq!(actual.len(), expected.len(), "{what}");
@@ -640,9 +773,12 @@ mod tests {
             .map(|(a, b)| u64::from(a.abs_diff(*b)))
             .sum();
         let mean = total as f64 / actual.len() as f64;
+        // Not identical: jpeg-decoder upsamples chroma linearly (here the rendition's Lanczos
+        // does), and at 1/4 it reads chroma's AC too and is a 2-point IDCT, weighting the
+        // first AC 1/8 where the quarter means weight it 0.113.
         assert!(
-            mean < 1.5,
-            "{what}: mean difference {mean:.2} from a full 1/8 decode"
+            mean < 2.5,
+            "{what}: mean difference {mean:.2} from a full {reduction:?} decode"
         );
     }
 
@@ -689,17 +825,77 @@ mod tests {
                 for restart in [None, Some(3)] {
                     let what =
                         format!("progressive {progressive} {sampling:?} restart {restart:?}");
-                    assert_matches_reference(
-                        &encoded(&image, progressive, sampling, restart),
-                        &what,
-                    );
+                    let jpeg = encoded(&image, progressive, sampling, restart);
+                    assert_matches_reference(&jpeg, Reduction::Eighth, &what);
                 }
             }
         }
         let meadow = include_bytes!("../../../samples/photos/My Trip/green meadow.jpg");
-        assert_matches_reference(meadow, "green meadow (libjpeg, progressive)");
+        let what = "green meadow (libjpeg, progressive)";
+        assert_matches_reference(meadow, Reduction::Eighth, what);
         let hopper = include_bytes!("../../../samples/photos/hopper-rotated.jpg");
-        assert_matches_reference(hopper, "hopper (libjpeg, baseline)");
+        assert_matches_reference(hopper, Reduction::Eighth, "hopper (libjpeg, baseline)");
+    }
+
+    #[test]
+    fn matches_a_full_quarter_scale_decode() {
+        // Smooth, so the 2-point IDCT and the quarter means agree; the layout, sampling and
+        // restarts are what is checked here (the texture test checks the AC arithmetic).
+        let image = scene(203, 117);
+        for sampling in [
+            SamplingFactor::F_1_1,
+            SamplingFactor::F_2_2,
+            SamplingFactor::F_2_1,
+        ] {
+            for restart in [None, Some(3)] {
+                let what = format!("baseline {sampling:?} restart {restart:?}");
+                let jpeg = encoded(&image, false, sampling, restart);
+                assert_matches_reference(&jpeg, Reduction::Quarter, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn a_quarter_keeps_texture_a_block_mean_loses() {
+        // Vertical stripes 4 px wide: every 8-px block holds one light and one dark stripe,
+        // so its mean is flat grey, while its halves are light and dark.
+        let stripes = GrayImage::from_fn(64, 32, |x, _| {
+            image::Luma([if (x / 4) % 2 == 0 { 40 } else { 210 }])
+        });
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 95)
+            .encode(stripes.as_raw(), 64, 32, jpeg_encoder::ColorType::Luma)
+            .expect("encodes");
+        let spread = |reduction| match decode(&jpeg, reduction) {
+            Some(Pixels::Gray(gray)) => {
+                let (low, high) = gray
+                    .pixels()
+                    .fold((255, 0), |(lo, hi), p| (p.0[0].min(lo), p.0[0].max(hi)));
+                high - low
+            }
+            other => panic!("{reduction:?}: {other:?}"),
+        };
+        assert!(spread(Reduction::Eighth) < 8, "block means are flat");
+        // The halves of the block restricted to its first frequency: 125 ± 85 × 2 × Σb₁ × b̄₁
+        // over a half, where b₁ is the orthonormal first cosine, ±(40 … 210 would be the
+        // unrestricted halves).
+        let Some(Pixels::Gray(quarter)) = decode(&jpeg, Reduction::Quarter) else {
+            panic!("not decoded");
+        };
+        let half_mean = 0.5 * FIRST_AC_HALF_MEAN;
+        let swing = 85.0 * 2.0 * (4.0 * half_mean) * half_mean;
+        for (x, _, level) in quarter.enumerate_pixels() {
+            let expected = if x % 2 == 0 {
+                125.0 - swing
+            } else {
+                125.0 + swing
+            };
+            let level = f32::from(level.0[0]);
+            assert!(
+                (level - expected).abs() < 4.0,
+                "column {x}: {level}, expected {expected:.1}"
+            );
+        }
     }
 
     #[test]
@@ -712,21 +908,33 @@ mod tests {
             encoder
                 .encode(grey.as_raw(), 99, 64, jpeg_encoder::ColorType::Luma)
                 .expect("encodes");
-            assert_matches_reference(&out, &format!("greyscale, progressive {progressive}"));
+            let what = format!("greyscale, progressive {progressive}");
+            assert_matches_reference(&out, Reduction::Eighth, &what);
+            if !progressive {
+                assert_matches_reference(&out, Reduction::Quarter, &what);
+            }
         }
     }
 
     #[test]
     fn declines_what_it_does_not_handle() {
         let cmyk = include_bytes!("../../../samples/photos/cmyk.jpg");
-        assert!(decode(cmyk).is_none(), "CMYK goes to the full decoder");
+        assert!(
+            decode(cmyk, Reduction::Eighth).is_none(),
+            "CMYK goes to the full decoder"
+        );
+        let progressive = encoded(&scene(64, 64), true, SamplingFactor::F_2_2, None);
+        assert!(
+            decode(&progressive, Reduction::Quarter).is_none(),
+            "its first AC coefficients are in refinement scans"
+        );
         for progressive in [true, false] {
             let full = encoded(&scene(64, 64), progressive, SamplingFactor::F_2_2, None);
             assert!(
-                decode(&full[..full.len() / 2]).is_none(),
+                decode(&full[..full.len() / 2], Reduction::Eighth).is_none(),
                 "truncated, progressive {progressive}"
             );
         }
-        assert!(decode(b"not a jpeg").is_none());
+        assert!(decode(b"not a jpeg", Reduction::Eighth).is_none());
     }
 }
