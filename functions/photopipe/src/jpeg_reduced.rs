@@ -8,13 +8,17 @@
 //! but nothing is dequantised, transformed or stored. The result is the image a full 1/8
 //! decode gives, for a fraction of the work.
 //!
-//! At 1/4 scale each block becomes 2×2 pixels: the means over its quarters of the block
+//! At 1/4 scale each luma block becomes 2×2 pixels: the means over its quarters of the block
 //! band-limited to its DC and first horizontal, vertical and diagonal frequencies. Those
 //! three AC coefficients come first in a block, so they are read and the rest are skipped as
 //! at 1/8. A block mean alone (the 1/8 image) aliases fine texture when the Lanczos pass has
-//! little left to shrink; these four coefficients keep it, as a full 1/4 decode does. Only
+//! little left to shrink; these four coefficients keep it, as a full 1/4 decode does. Chroma
+//! stays at 1/8 (a thumbnail's own JPEG subsamples it), which keeps most of the speed. Only
 //! sequential (baseline) JPEGs are read at 1/4: a progressive one spreads its first AC
 //! coefficients over refinement scans.
+//!
+//! The planes come out at their own resolutions; the resize upsamples chroma and converts to
+//! RGB at the rendition's size.
 //!
 //! It handles 8-bit greyscale and YCbCr (JFIF) images; for anything else (CMYK, RGB-coded,
 //! arithmetic coding, 12-bit, corrupt data) it answers `None` and the caller decodes
