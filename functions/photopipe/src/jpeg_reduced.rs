@@ -681,8 +681,8 @@ fn pixels(
 const FIRST_AC_HALF_MEAN: f32 = 0.640_728;
 
 /// A component's levels, `n` = `samples` per block each way over the blocks holding data,
-/// row-major, and how many there are across. A block's `n`×`n` levels are the means over its parts of
-/// its IDCT restricted to the stored coefficients (for `n` = 1, `DC × Q₀ / 8`).
+/// row-major, and how many there are across. A block's `n`×`n` levels are the means over
+/// its parts of its IDCT restricted to the stored coefficients (for `n` = 1, `DC × Q₀ / 8`).
 fn block_levels(c: &Component, steps: &[u16; 4]) -> (Vec<u8>, usize) {
     let n = c.samples;
     let (levels_w, levels_h) = (c.real_w * n, c.real_h * n);
@@ -880,9 +880,9 @@ mod tests {
             other => panic!("{reduction:?}: {other:?}"),
         };
         assert!(spread(Reduction::Eighth) < 8, "block means are flat");
-        // The halves of the block restricted to its first frequency: 125 ± 85 × 2 × Σb₁ × b̄₁
-        // over a half, where b₁ is the orthonormal first cosine, ±(40 … 210 would be the
-        // unrestricted halves).
+        // The halves of the block restricted to its first frequency: 125 ± 85 × 2Σb₁ × b̄₁
+        // ≈ 125 ± 69.8, where b₁ is the orthonormal first cosine and Σ and mean run over a
+        // half. (The unrestricted halves would be 40 and 210.)
         let Some(Pixels::Gray(quarter)) = decode(&jpeg, Reduction::Quarter) else {
             panic!("not decoded");
         };
