@@ -360,13 +360,13 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
     let (width, height) = (u32::from(header.width), u32::from(header.height));
     let (want_w, want_h) = size_needed(width, height, orientation, renditions);
-    // The lowest coefficients make the reduced image far faster than a DCT-scaled decode:
-    // the DC alone at 1/8, when that still leaves the Lanczos pass at least a halving (as
-    // below); else, when 1/8 is at least the size needed, luma at 1/4 from each block's
-    // first four coefficients, since a block mean alone aliases fine texture when the pass
-    // has little left to shrink. A progressive JPEG keeps those in refinement scans this
-    // decoder does not read, so it takes the 1/8 image there. (Without renditions this is
-    // validate, which must read all the data.)
+    // The lowest coefficients make the reduced image far faster than a DCT-scaled decode.
+    // The scale is the smallest that leaves the Lanczos pass at least a halving (as below):
+    // 1/8 from the DC alone, 1/4 or 1/2 from each luma block's lowest 2×2 or 4×4
+    // frequencies. A progressive JPEG keeps those AC coefficients in refinement scans this
+    // decoder does not read: it takes the 1/8 image when that is at least the size needed,
+    // else the DCT-scaled decode. (Without renditions this is validate, which must read all
+    // the data.)
     let fits =
         |divisor: u32| want_w <= width.div_ceil(divisor) && want_h <= height.div_ceil(divisor);
     let reduced = if renditions.is_empty() {
@@ -376,6 +376,8 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
     } else if fits(8) {
         jpeg_reduced::decode(bytes, Reduction::Quarter)
             .or_else(|| jpeg_reduced::decode(bytes, Reduction::Eighth))
+    } else if fits(4) {
+        jpeg_reduced::decode(bytes, Reduction::Half)
     } else {
         None
     };

@@ -1,4 +1,4 @@
-//! A 1/8- or 1/4-scale JPEG decode from the lowest coefficients alone.
+//! A 1/8-, 1/4- or 1/2-scale JPEG decode from the lowest coefficients alone.
 //!
 //! At 1/8 scale each 8×8 block becomes one pixel whose value is the block's DC coefficient
 //! (the IDCT of a DC-only block is `DC × Q₀ / 8 + 128`), so nothing but the DC coefficients
@@ -8,14 +8,14 @@
 //! but nothing is dequantised, transformed or stored. The result is the image a full 1/8
 //! decode gives, for a fraction of the work.
 //!
-//! At 1/4 scale each luma block becomes 2×2 pixels: the means over its quarters of the block
-//! band-limited to its DC and first horizontal, vertical and diagonal frequencies. Those
-//! three AC coefficients come first in a block, so they are read and the rest are skipped as
-//! at 1/8. A block mean alone (the 1/8 image) aliases fine texture when the Lanczos pass has
-//! little left to shrink; these four coefficients keep it, as a full 1/4 decode does. Chroma
-//! stays at 1/8 (a thumbnail's own JPEG subsamples it), which keeps most of the speed. Only
-//! sequential (baseline) JPEGs are read at 1/4: a progressive one spreads its first AC
-//! coefficients over refinement scans.
+//! At 1/4 (1/2) scale each luma block becomes 2×2 (4×4) pixels: the means over its parts of
+//! the block band-limited to its lowest 2×2 (4×4) frequencies. Those coefficients come first
+//! in a block's zigzag order, so they are read up to the last of them and the rest are
+//! skipped as at 1/8. A block mean alone (the 1/8 image) aliases fine texture when the
+//! Lanczos pass has little left to shrink; these coefficients keep it, as a full DCT-scaled
+//! decode does. Chroma is read at half luma's scale, 1/8 at most (a thumbnail's own JPEG
+//! subsamples it), which keeps most of the speed. Only sequential (baseline) JPEGs are read
+//! at 1/4 and 1/2: a progressive one spreads its AC coefficients over refinement scans.
 //!
 //! The planes come out at their own resolutions; the resize upsamples chroma and converts to
 //! RGB at the rendition's size.
@@ -56,9 +56,10 @@ struct Component {
 pub enum Reduction {
     /// 1/8: one pixel per block, from its DC coefficient.
     Eighth,
-    /// 1/4: 2×2 luma pixels per block, from its DC and three lowest AC coefficients;
-    /// chroma as at 1/8.
+    /// 1/4: 2×2 luma pixels per block from its lowest 2×2 frequencies; chroma at 1/8.
     Quarter,
+    /// 1/2: 4×4 luma pixels per block from its lowest 4×4 frequencies; chroma at 1/4.
+    Half,
 }
 
 impl Reduction {
@@ -67,12 +68,29 @@ impl Reduction {
         match self {
             Self::Eighth => 1,
             Self::Quarter => 2,
+            Self::Half => 4,
         }
     }
 }
 
-/// Where the stored coefficients sit in a block's zigzag order: DC, (0,1), (1,0), (1,1).
-const ZIGZAG_STORED: [usize; 4] = [0, 1, 2, 4];
+/// The natural (row-major) index of each zigzag position in a block.
+const ZIGZAG: [usize; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/// The last zigzag position inside a block's lowest `n`×`n` frequencies.
+const fn last_zigzag(n: usize) -> usize {
+    let mut k = 63;
+    while k > 0 && (ZIGZAG[k] / 8 >= n || ZIGZAG[k] % 8 >= n) {
+        k -= 1;
+    }
+    k
+}
+
+/// [`last_zigzag`] for the sizes read: 1×1 (the DC), 2×2 and 4×4.
+const LAST_ZIGZAG: [usize; 3] = [last_zigzag(1), last_zigzag(2), last_zigzag(4)];
 
 /// Bits of code looked up at once; longer codes take the slow path.
 const LOOKAHEAD: u32 = 10;
@@ -250,8 +268,8 @@ struct Tables {
 
 /// The reduced image of a JPEG, or `None` when this decoder does not handle it.
 pub fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
-    // Per table, the quantisation steps of the stored coefficients.
-    let mut quant = [[0u16; 4]; 4];
+    // Per table, the quantisation steps in natural order.
+    let mut quant = [[0u16; 64]; 4];
     let mut tables = Tables::default();
     let mut components: Vec<Component> = Vec::new();
     let (mut width, mut height, mut restart_interval) = (0usize, 0usize, 0usize);
@@ -272,7 +290,7 @@ pub fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
                 if segment[0] != 8 || !components.is_empty() {
                     return None;
                 }
-                if marker == 0xC2 && reduction == Reduction::Quarter {
+                if marker == 0xC2 && reduction != Reduction::Eighth {
                     return None;
                 }
                 height = usize::from(u16::from_be_bytes([segment[1], segment[2]]));
@@ -296,9 +314,13 @@ pub fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
                         blocks_h: 0,
                         real_w: 0,
                         real_h: 0,
-                        // Chroma stays at 1/8 at either reduction: a thumbnail's own chroma is
-                        // subsampled, and a 1/8 image already leaves the rendition its size.
-                        samples: if index == 0 { reduction.samples() } else { 1 },
+                        // Chroma at half luma's scale (1/8 at most): a thumbnail's own chroma
+                        // is subsampled, so more would be decoded only to be averaged away.
+                        samples: if index == 0 {
+                            reduction.samples()
+                        } else {
+                            (reduction.samples() / 2).max(1)
+                        },
                         coefficients: Vec::new(),
                         dc_precision: None,
                     });
@@ -340,8 +362,8 @@ pub fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
                     let size = if precision == 0 { 64 } else { 128 };
                     let table = rest.get(1..1 + size)?;
                     let steps = quant.get_mut(id)?;
-                    for (step, zigzag) in steps.iter_mut().zip(ZIGZAG_STORED) {
-                        *step = if precision == 0 {
+                    for (zigzag, &natural) in ZIGZAG.iter().enumerate() {
+                        steps[natural] = if precision == 0 {
                             u16::from(table[zigzag])
                         } else {
                             u16::from_be_bytes([table[2 * zigzag], table[2 * zigzag + 1]])
@@ -495,7 +517,7 @@ fn decode_scan(
                 stored[0] |= 1 << low;
             }
             if let (true, Some(ac)) = (sequential, ac) {
-                let reached = read_low_ac(bits, ac, &mut stored[1..])?;
+                let reached = read_low_ac(bits, ac, c.samples, stored)?;
                 skip_ac(bits, ac, reached)?;
             }
             Some(())
@@ -545,14 +567,16 @@ fn decode_scan(
     }
 }
 
-/// Reads a block's AC coefficients up to the last one `low` has room for (zigzag 1, 2 and 4
-/// in turn; none when it is empty) into `low`, and returns the zigzag position reached: the
-/// next coefficient's, or 64 at the end of the block.
-fn read_low_ac(bits: &mut Bits<'_>, table: &Huffman, low: &mut [i32]) -> Option<usize> {
-    let last = match low.len() {
-        0 => return Some(1),
-        _ => ZIGZAG_STORED[low.len()],
-    };
+/// Reads a block's AC coefficients up to the last of its lowest `n`×`n` frequencies, storing
+/// those into `stored` (row-major `n`×`n`, the DC at 0), and returns the zigzag position
+/// reached: the next coefficient's, or 64 at the end of the block.
+fn read_low_ac(
+    bits: &mut Bits<'_>,
+    table: &Huffman,
+    n: usize,
+    stored: &mut [i32],
+) -> Option<usize> {
+    let last = LAST_ZIGZAG[n.trailing_zeros() as usize];
     let mut k = 1;
     while k <= last {
         // A code and its value take at most 16 + 15 bits; the common short codes are looked
@@ -579,17 +603,12 @@ fn read_low_ac(bits: &mut Bits<'_>, table: &Huffman, low: &mut [i32]) -> Option<
             return Some(64); // end of block
         }
         k += usize::from(run);
-        // Where `ZIGZAG_STORED`'s AC positions go in `low`.
-        let slot = match k {
-            1 => 0,
-            2 => 1,
-            4 => 2,
-            _ => usize::MAX,
-        };
-        if size != 0
-            && let Some(stored) = low.get_mut(slot)
-        {
-            *stored = extend(value, size);
+        if size != 0 {
+            let natural = *ZIGZAG.get(k)?;
+            let (row, column) = (natural / 8, natural % 8);
+            if row < n && column < n {
+                stored[row * n + column] = extend(value, size);
+            }
         }
         k += 1;
     }
@@ -636,7 +655,7 @@ fn ac_step(symbol: u8) -> u16 {
 /// luma is not the finest or the chroma planes differ, which the full decoder handles).
 fn pixels(
     components: &[Component],
-    quant: &[[u16; 4]; 4],
+    quant: &[[u16; 64]; 4],
     width: usize,
     height: usize,
 ) -> Option<Pixels> {
@@ -676,53 +695,75 @@ fn pixels(
     }
 }
 
-/// The mean over one half of a block (in one direction) of the first AC basis function of
-/// the JPEG IDCT, cos((2x+1)π/16) for x in 0..4: ±0.6407.
-const FIRST_AC_HALF_MEAN: f32 = 0.640_728;
-
 /// A component's levels, `n` = `samples` per block each way over the blocks holding data,
 /// row-major, and how many there are across. A block's `n`×`n` levels are the means over
 /// its parts of its IDCT restricted to the stored coefficients (for `n` = 1, `DC × Q₀ / 8`).
-fn block_levels(c: &Component, steps: &[u16; 4]) -> (Vec<u8>, usize) {
-    let n = c.samples;
-    let (levels_w, levels_h) = (c.real_w * n, c.real_h * n);
+fn block_levels(c: &Component, steps: &[u16; 64]) -> (Vec<u8>, usize) {
+    match c.samples {
+        1 => levels_of::<1>(c, steps),
+        2 => levels_of::<2>(c, steps),
+        _ => levels_of::<4>(c, steps),
+    }
+}
+
+/// `part_means::<N>()[i][u]`: the mean over part `i` of `N` of a block row of the IDCT's
+/// term for frequency `u`, C(u)/2 · cos((2x+1)uπ/16) with C(0) = 1/√2, C(u) = 1. A level
+/// is then Σᵥ Σᵤ M[i][v] · F(v,u) · M[j][u] + 128 for the dequantised coefficients F.
+fn part_means<const N: usize>() -> [[f32; N]; N] {
+    let mut means = [[0f32; N]; N];
+    let width = 8 / N;
+    for (part, row) in means.iter_mut().enumerate() {
+        for (frequency, mean) in row.iter_mut().enumerate() {
+            let scale = if frequency == 0 {
+                0.5 / 2f64.sqrt()
+            } else {
+                0.5
+            };
+            let sum: f64 = (part * width..(part + 1) * width)
+                .map(|x| {
+                    ((2 * x + 1) as f64 * frequency as f64 * std::f64::consts::PI / 16.0).cos()
+                })
+                .sum();
+            *mean = (scale * sum / width as f64) as f32;
+        }
+    }
+    means
+}
+
+fn levels_of<const N: usize>(c: &Component, steps: &[u16; 64]) -> (Vec<u8>, usize) {
+    let (levels_w, levels_h) = (c.real_w * N, c.real_h * N);
     let mut levels = vec![0u8; levels_w * levels_h];
     let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
-    let dc_step = f32::from(steps[0]) / 8.0;
-    let stride = n * n;
+    let means = part_means::<N>();
+    // Each stored coefficient's weight: its quantisation step.
+    let mut weights = [[0f32; N]; N];
+    for (v, row) in weights.iter_mut().enumerate() {
+        for (u, weight) in row.iter_mut().enumerate() {
+            *weight = f32::from(steps[v * 8 + u]);
+        }
+    }
     let block_rows = c
         .coefficients
-        .chunks_exact(c.blocks_w * stride)
+        .chunks_exact(c.blocks_w * N * N)
         .take(c.real_h)
-        .map(|row| row.chunks_exact(stride).take(c.real_w));
-    if n == 1 {
-        for (row, out) in block_rows.zip(levels.chunks_exact_mut(levels_w)) {
-            for (b, level) in row.zip(out) {
-                *level = to_u8(b[0] as f32 * dc_step + 128.0);
+        .map(|row| row.chunks_exact(N * N).take(c.real_w));
+    for (blocks, out) in block_rows.zip(levels.chunks_exact_mut(N * levels_w)) {
+        for (bx, block) in blocks.enumerate() {
+            // Down the block first: across[i][u] = Σᵥ M[i][v] · F(v,u).
+            let mut across = [[0f32; N]; N];
+            for (i, row) in across.iter_mut().enumerate() {
+                for (u, sum) in row.iter_mut().enumerate() {
+                    *sum = (0..N)
+                        .map(|v| means[i][v] * block[v * N + u] as f32 * weights[v][u])
+                        .sum();
+                }
             }
-        }
-        return (levels, levels_w);
-    }
-    // The IDCT is Σ C(u)C(v)/4 · F(v,u) · cos(..u..) · cos(..v..), C(0) = 1/√2, C(k) = 1;
-    // the first frequencies are + over a block's left (top) half and − over the other.
-    let m = FIRST_AC_HALF_MEAN;
-    let across_step = f32::from(steps[1]) * m / (4.0 * std::f32::consts::SQRT_2);
-    let down_step = f32::from(steps[2]) * m / (4.0 * std::f32::consts::SQRT_2);
-    let diagonal_step = f32::from(steps[3]) * m * m / 4.0;
-    for (row, out) in block_rows.zip(levels.chunks_exact_mut(2 * levels_w)) {
-        let (top, bottom) = out.split_at_mut(levels_w);
-        for ((b, top), bottom) in row
-            .zip(top.chunks_exact_mut(2))
-            .zip(bottom.chunks_exact_mut(2))
-        {
-            let dc = b[0] as f32 * dc_step + 128.0;
-            let across = b[1] as f32 * across_step;
-            let down = b[2] as f32 * down_step;
-            let diagonal = b[3] as f32 * diagonal_step;
-            top[0] = to_u8(dc + across + down + diagonal);
-            top[1] = to_u8(dc - across + down - diagonal);
-            bottom[0] = to_u8(dc + across - down - diagonal);
-            bottom[1] = to_u8(dc - across - down + diagonal);
+            for (i, row) in across.iter().enumerate() {
+                for j in 0..N {
+                    let level: f32 = (0..N).map(|u| row[u] * means[j][u]).sum();
+                    out[i * levels_w + bx * N + j] = to_u8(level + 128.0);
+                }
+            }
         }
     }
     (levels, levels_w)
@@ -842,8 +883,8 @@ mod tests {
     }
 
     #[test]
-    fn matches_a_full_quarter_scale_decode() {
-        // Smooth, so the 2-point IDCT and the quarter means agree; the layout, sampling and
+    fn matches_full_quarter_and_half_scale_decodes() {
+        // Smooth, so the reduced IDCTs and the part means agree; the layout, sampling and
         // restarts are what is checked here (the texture test checks the AC arithmetic).
         let image = scene(203, 117);
         for sampling in [
@@ -852,15 +893,17 @@ mod tests {
             SamplingFactor::F_2_1,
         ] {
             for restart in [None, Some(3)] {
-                let what = format!("baseline {sampling:?} restart {restart:?}");
                 let jpeg = encoded(&image, false, sampling, restart);
-                assert_matches_reference(&jpeg, Reduction::Quarter, &what);
+                for reduction in [Reduction::Quarter, Reduction::Half] {
+                    let what = format!("baseline {sampling:?} restart {restart:?} {reduction:?}");
+                    assert_matches_reference(&jpeg, reduction, &what);
+                }
             }
         }
     }
 
     #[test]
-    fn a_quarter_keeps_texture_a_block_mean_loses() {
+    fn quarter_and_half_keep_texture_a_block_mean_loses() {
         // Vertical stripes 4 px wide: every 8-px block holds one light and one dark stripe,
         // so its mean is flat grey, while its halves are light and dark.
         let stripes = GrayImage::from_fn(64, 32, |x, _| {
@@ -886,7 +929,8 @@ mod tests {
         let Some(Pixels::Gray(quarter)) = decode(&jpeg, Reduction::Quarter) else {
             panic!("not decoded");
         };
-        let half_mean = 0.5 * FIRST_AC_HALF_MEAN;
+        // C(1)/2 times the mean of cos((2x+1)π/16) over x in 0..4.
+        let half_mean = 0.5 * 0.640_728;
         let swing = 85.0 * 2.0 * (4.0 * half_mean) * half_mean;
         for (x, _, level) in quarter.enumerate_pixels() {
             let expected = if x % 2 == 0 {
@@ -898,6 +942,38 @@ mod tests {
             assert!(
                 (level - expected).abs() < 4.0,
                 "column {x}: {level}, expected {expected:.1}"
+            );
+        }
+        // At 1/2, the pairs of pixels' means of the stripes projected on the orthonormal
+        // cosines of frequencies 0–3.
+        let cosine = |u: usize, x: usize| {
+            let c = if u == 0 {
+                (1.0f64 / 8.0).sqrt()
+            } else {
+                (2.0f64 / 8.0).sqrt()
+            };
+            c * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos()
+        };
+        let row = |x: usize| f64::from(stripes.get_pixel(x as u32, 0).0[0]);
+        let expected: Vec<f64> = (0..4)
+            .map(|pair| {
+                (0..4)
+                    .map(|u| {
+                        let weight: f64 = (0..8).map(|x| row(x) * cosine(u, x)).sum();
+                        weight * (cosine(u, 2 * pair) + cosine(u, 2 * pair + 1)) / 2.0
+                    })
+                    .sum()
+            })
+            .collect();
+        let Some(Pixels::Gray(half)) = decode(&jpeg, Reduction::Half) else {
+            panic!("not decoded");
+        };
+        for (x, _, level) in half.enumerate_pixels() {
+            let expected = expected[x as usize % 4];
+            let level = f64::from(level.0[0]);
+            assert!(
+                (level - expected).abs() < 4.0,
+                "1/2, column {x}: {level}, expected {expected:.1}"
             );
         }
     }
@@ -916,6 +992,7 @@ mod tests {
             assert_matches_reference(&out, Reduction::Eighth, &what);
             if !progressive {
                 assert_matches_reference(&out, Reduction::Quarter, &what);
+                assert_matches_reference(&out, Reduction::Half, &what);
             }
         }
     }
@@ -928,10 +1005,12 @@ mod tests {
             "CMYK goes to the full decoder"
         );
         let progressive = encoded(&scene(64, 64), true, SamplingFactor::F_2_2, None);
-        assert!(
-            decode(&progressive, Reduction::Quarter).is_none(),
-            "its first AC coefficients are in refinement scans"
-        );
+        for reduction in [Reduction::Quarter, Reduction::Half] {
+            assert!(
+                decode(&progressive, reduction).is_none(),
+                "{reduction:?}: its AC coefficients are in refinement scans"
+            );
+        }
         for progressive in [true, false] {
             let full = encoded(&scene(64, 64), progressive, SamplingFactor::F_2_2, None);
             assert!(
