@@ -169,7 +169,7 @@ describe('settings', () => {
     [{ thumbnailRenditions: ['0x256'] }, /rendition "0x256": the box must be between 1x1 and 8192x8192/],
     [{ thumbnailRenditions: ['256x256:q101'] }, /rendition "256x256:q101": quality must be 1-100/],
     [{ thumbnailRenditions: ['256x256:gif'] }, /unknown option "gif"/],
-    [{ thumbnailRenditions: ['256x256', '256x256:q90'] }, /another rendition already writes 256x256.jpg/],
+    [{ thumbnailRenditions: ['256x256', '256x256:q90'] }, /two would share the folder 256x256 and format jpg/],
     [{ thumbnailRenditions: [] }, /thumbnailRenditions must be a non-empty list/],
     [{ maxPixels: 0 }, /maxPixels must be a whole number from 1/],
     [{ wasabiEndpoint: 'http://s3.wasabisys.com' }, /wasabiEndpoint must be an https:\/\/ endpoint URL/],
