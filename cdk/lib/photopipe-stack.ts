@@ -1,10 +1,10 @@
 /** The photopipe stack: wires the buckets, the functions, the state machine and the trigger. */
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { PipelineFunctions } from './functions';
-import { PipelineStateMachine, UploadTrigger } from './pipeline';
+import { PipelineFunctions } from './constructs/functions';
+import { PipelineStateMachine, UploadTrigger } from './constructs/state-machine';
 import { Settings } from './settings';
-import { PhotoBuckets } from './storage';
+import { PhotoBuckets } from './constructs/storage';
 
 export interface PhotopipeStackProps extends StackProps {
   readonly settings: Settings;

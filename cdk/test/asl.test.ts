@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DEFINITION_FILE } from '../lib/pipeline';
+import { DEFINITION_FILE } from '../lib/constructs/state-machine';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const aslValidator = require('asl-validator');
 

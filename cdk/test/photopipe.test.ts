@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ARM64_BUILD } from '../lib/functions';
+import { ARM64_BUILD } from '../lib/constructs/functions';
 import { PhotopipeStack } from '../lib/photopipe-stack';
-import { DEFINITION_FILE } from '../lib/pipeline';
+import { DEFINITION_FILE } from '../lib/constructs/state-machine';
 import { DEFAULT_SETTINGS, parseSettings } from '../lib/settings';
 
 /** The feature flags and settings of `cdk.json`, as the CLI would pass them. */

@@ -12,9 +12,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { BundlingOptions, RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
-import { Settings } from './settings';
+import { Settings } from '../settings';
 
-const WORKSPACE = path.join(__dirname, '..', '..');
+const WORKSPACE = path.join(__dirname, '..', '..', '..');
 /** The Cargo workspace whose binaries are the functions. */
 export const WORKSPACE_MANIFEST = path.join(WORKSPACE, 'Cargo.toml');
 /**

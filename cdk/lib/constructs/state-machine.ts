@@ -17,7 +17,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PHOTOS_PREFIX } from './functions';
 
-export const DEFINITION_FILE = path.join(__dirname, '..', '..', 'statemachine', 'pipeline.asl.json');
+export const DEFINITION_FILE = path.join(__dirname, '..', '..', '..', 'statemachine', 'pipeline.asl.json');
 
 export interface PipelineStateMachineProps {
   readonly validate: lambda.IFunction;
