@@ -12,7 +12,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { BundlingOptions, RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
-import { Settings } from '../settings';
+import { PREFIXES, SETTINGS } from '../contract';
+import { Settings, settingsEnvironment } from '../settings';
 
 const WORKSPACE = path.join(__dirname, '..', '..', '..');
 /** The Cargo workspace whose binaries are the functions. */
@@ -34,11 +35,6 @@ export const ARM64_BUILD: BundlingOptions = {
     afterBundling: () => [],
   },
 };
-
-/** Keys under this prefix of the dropbox are uploads; outputs never go there. */
-export const PHOTOS_PREFIX = 'photos/';
-/** Where rejected uploads are kept, with their reason. */
-export const QUARANTINE_PREFIX = 'rejected/';
 
 export interface PipelineFunctionsProps {
   readonly dropbox: s3.IBucket;
@@ -69,14 +65,11 @@ export class PipelineFunctions extends Construct {
     super(scope, id);
     const { dropbox, thumbnails, settings } = props;
     const wasabiSecret = secretsmanager.Secret.fromSecretNameV2(this, 'WasabiSecret', settings.wasabiSecretName);
-    const wasabi = {
-      WASABI_ENDPOINT: settings.wasabiEndpoint,
-      WASABI_REGION: settings.wasabiRegion,
-      WASABI_BUCKET: settings.wasabiBucket,
-      WASABI_SECRET_NAME: settings.wasabiSecretName,
-    };
-    const photos = { bucket: dropbox, pattern: `${PHOTOS_PREFIX}*` };
-    const rejected = { bucket: dropbox, pattern: `${QUARANTINE_PREFIX}*` };
+    const wasabi = settingsEnvironment(settings, 'wasabiEndpoint', 'wasabiRegion', 'wasabiBucket', 'wasabiSecretName');
+    const limits = settingsEnvironment(settings, 'maxBytes', 'maxPixels');
+    const thumbnailsBucket = { [SETTINGS.environment.thumbnailsBucket]: thumbnails.bucketName };
+    const photos = { bucket: dropbox, pattern: `${PREFIXES.photos}*` };
+    const rejected = { bucket: dropbox, pattern: `${PREFIXES.quarantine}*` };
     const allThumbnails = { bucket: thumbnails, pattern: '*' };
     const uploads = dropbox.arnForObjects(photos.pattern);
     const quarantine = dropbox.arnForObjects(rejected.pattern);
@@ -91,49 +84,43 @@ export class PipelineFunctions extends Construct {
 
     this.validate = this.rustFunction('Validate', 'validate', {
       memorySize: 1024,
-      environment: { MAX_BYTES: `${settings.maxBytes}`, MAX_PIXELS: `${settings.maxPixels}` },
-      statements: [readUploads, listPrefixes(dropbox, PHOTOS_PREFIX)],
+      environment: limits,
+      statements: [readUploads, listPrefixes(dropbox, PREFIXES.photos)],
       objectWildcards: [photos],
-      reason: 'validate reads any upload under photos/ of the dropbox, and only that prefix.',
+      reason: `validate reads any upload under ${PREFIXES.photos} of the dropbox, and only that prefix.`,
     });
     this.thumbnail = this.rustFunction('Thumbnail', 'thumbnail', {
       memorySize: 1024,
-      environment: {
-        THUMBNAILS_BUCKET: thumbnails.bucketName,
-        THUMBNAIL_RENDITIONS: settings.thumbnailRenditions.join(','),
-        MAX_BYTES: `${settings.maxBytes}`,
-        MAX_PIXELS: `${settings.maxPixels}`,
-      },
+      environment: { ...thumbnailsBucket, ...settingsEnvironment(settings, 'thumbnailRenditions'), ...limits },
       statements: [
         readUploads,
-        listPrefixes(dropbox, PHOTOS_PREFIX),
+        listPrefixes(dropbox, PREFIXES.photos),
         new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [thumbnails.arnForObjects(allThumbnails.pattern)] }),
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [thumbnails.bucketArn] }),
       ],
       objectWildcards: [photos, allThumbnails],
-      reason: 'thumbnail reads any upload under photos/ and writes any key of the thumbnails bucket (keys mirror upload paths).',
+      reason: `thumbnail reads any upload under ${PREFIXES.photos} and writes any key of the thumbnails bucket (keys mirror upload paths).`,
     });
     this.archive = this.rustFunction('Archive', 'archive', {
       memorySize: 512,
       environment: wasabi,
-      statements: [readUploads, listPrefixes(dropbox, PHOTOS_PREFIX)],
+      statements: [readUploads, listPrefixes(dropbox, PREFIXES.photos)],
       objectWildcards: [photos],
-      reason: 'archive streams any upload under photos/ to Wasabi.',
+      reason: `archive streams any upload under ${PREFIXES.photos} to Wasabi.`,
     });
     wasabiSecret.grantRead(this.archive);
     this.cleanup = this.rustFunction('Cleanup', 'cleanup', {
       memorySize: 256,
-      environment: { ...wasabi, THUMBNAILS_BUCKET: thumbnails.bucketName },
+      environment: { ...wasabi, ...thumbnailsBucket },
       statements: [
         new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject'], resources: [uploads] }),
         new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [quarantine] }),
-        listPrefixes(dropbox, PHOTOS_PREFIX, QUARANTINE_PREFIX),
+        listPrefixes(dropbox, PREFIXES.photos, PREFIXES.quarantine),
         new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [thumbnails.arnForObjects(allThumbnails.pattern)] }),
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [thumbnails.bucketArn] }),
       ],
       objectWildcards: [photos, rejected, allThumbnails],
-      reason:
-        'cleanup removes uploads under photos/ (a delete marker: the version stays), moves rejected ones under rejected/, and checks thumbnails at any key.',
+      reason: `cleanup removes uploads under ${PREFIXES.photos} (a delete marker: the version stays), moves rejected ones under ${PREFIXES.quarantine}, and checks thumbnails at any key.`,
     });
     wasabiSecret.grantRead(this.cleanup);
   }

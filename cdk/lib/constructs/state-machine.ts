@@ -15,7 +15,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PHOTOS_PREFIX } from './functions';
+import { PREFIXES } from '../contract';
 
 export const DEFINITION_FILE = path.join(__dirname, '..', '..', '..', 'statemachine', 'pipeline.asl.json');
 
@@ -80,13 +80,13 @@ export class UploadTrigger extends Construct {
       reason: 'This queue is itself the dead-letter queue of the upload rule.',
     });
     this.rule = new events.Rule(this, 'ObjectCreated', {
-      description: 'Starts the photopipe state machine for every upload under photos/ of the dropbox',
+      description: `Starts the photopipe state machine for every upload under ${PREFIXES.photos} of the dropbox`,
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['Object Created'],
         detail: {
           bucket: { name: [props.dropbox.bucketName] },
-          object: { key: events.Match.prefix(PHOTOS_PREFIX) },
+          object: { key: events.Match.prefix(PREFIXES.photos) },
         },
       },
     });
