@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ARM64_BUILD } from '../lib/constructs/functions';
+import { FUNCTIONS, FunctionName, SETTINGS } from '../lib/contract';
+import { ARM64_BUILD, PipelineFunction, bundlingOptions } from '../lib/constructs/pipeline-function';
 import { PhotopipeStack } from '../lib/photopipe-stack';
 import { DEFINITION_FILE } from '../lib/constructs/state-machine';
 import { DEFAULT_SETTINGS, parseSettings } from '../lib/settings';
@@ -86,6 +87,77 @@ describe('functions', () => {
     expect(hook).toHaveLength(1);
     expect(hook[0]).toMatch(/scripts\/libde265" aarch64$/);
   });
+
+  test('only the functions that link the imaging engine build libde265 first', () => {
+    const entries = Object.entries(FUNCTIONS.functions);
+    expect(entries.some(([, entry]) => entry.linksImaging)).toBe(true);
+    expect(entries.some(([, entry]) => !entry.linksImaging)).toBe(true);
+    for (const [name, entry] of entries) {
+      const options = bundlingOptions(entry);
+      if (entry.linksImaging) {
+        expect([name, options]).toEqual([name, ARM64_BUILD]);
+      } else {
+        // Plain cargo-lambda bundling: no hook, no cmake/pkg-config environment.
+        expect([name, options]).toEqual([name, {}]);
+      }
+    }
+    // …and the stack's functions are bundled with exactly those options.
+    const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
+    const stack = new PhotopipeStack(app, 'Test', { settings: DEFAULT_SETTINGS });
+    const built = stack.node.findAll().filter((c): c is PipelineFunction => c instanceof PipelineFunction);
+    expect(built.map((fn) => fn.binaryName).sort()).toEqual(Object.keys(FUNCTIONS.functions).sort());
+    for (const fn of built) {
+      const entry = FUNCTIONS.functions[fn.binaryName as FunctionName];
+      expect([fn.binaryName, fn.bundlingOptions.commandHooks !== undefined]).toEqual([fn.binaryName, entry.linksImaging]);
+      expect(fn.bundlingOptions).toEqual(bundlingOptions(entry));
+    }
+  });
+
+  test('each function has the memory and timeout of contract/functions.json', () => {
+    const entries = Object.entries(FUNCTIONS.functions);
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(entries.length);
+    for (const [name, { memoryMb, timeoutSeconds }] of entries) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: `photopipe ${name} step`,
+        MemorySize: memoryMb,
+        Timeout: timeoutSeconds,
+      });
+    }
+  });
+
+  test('the functions get exactly the environment variables the contract names, carrying the settings', () => {
+    const settings = parseSettings({ thumbnailRenditions: ['320x200:q70', '1024x1024:fill:webp'], maxBytes: 1000, maxPixels: 2000, wasabiBucket: 'my-archive' });
+    const custom = synth(settings);
+    const spec = SETTINGS.settings;
+    const thumbnailsBucket = { [SETTINGS.environment.thumbnailsBucket]: { Ref: expect.stringMatching(/^BucketsThumbnails/) } };
+    const limits = { [spec.maxBytes.env]: '1000', [spec.maxPixels.env]: '2000' };
+    const wasabi = {
+      [spec.wasabiEndpoint.env]: settings.wasabiEndpoint,
+      [spec.wasabiRegion.env]: settings.wasabiRegion,
+      [spec.wasabiBucket.env]: 'my-archive',
+      [spec.wasabiSecretName.env]: settings.wasabiSecretName,
+    };
+    const expected: Record<FunctionName, Record<string, unknown>> = {
+      validate: limits,
+      thumbnail: {
+        ...thumbnailsBucket,
+        [spec.thumbnailRenditions.env]: settings.thumbnailRenditions.join(spec.thumbnailRenditions.separator),
+        ...limits,
+      },
+      archive: wasabi,
+      cleanup: { ...wasabi, ...thumbnailsBucket },
+    };
+    const seen = new Set<string>();
+    for (const [name, variables] of Object.entries(expected)) {
+      const [fn] = Object.values(custom.findResources('AWS::Lambda::Function', { Properties: { Description: `photopipe ${name} step` } }));
+      expect([name, fn.Properties.Environment.Variables]).toEqual([name, { RUST_LOG: 'info', ...variables }]);
+      Object.keys(variables).forEach((key) => seen.add(key));
+    }
+    // Every variable the contract names reaches some function.
+    const named = [...Object.values(spec).flatMap((setting) => ('env' in setting && setting.env ? [setting.env] : [])), SETTINGS.environment.thumbnailsBucket];
+    expect([...seen].sort()).toEqual(named.sort());
+  });
+
   test('only cleanup may delete, and only uploads under photos/', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const deleters = Object.entries(policies).filter(([, policy]) => JSON.stringify(policy).includes('s3:DeleteObject'));
