@@ -1,10 +1,10 @@
-/** The photopipe stack: wires the buckets, the functions, the state machine and the trigger. */
+/** The photopipe stack: only wires the constructs (buckets, functions, state machine, trigger) together and names its outputs. */
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { PipelineFunctions } from './constructs/functions';
 import { PipelineStateMachine, UploadTrigger } from './constructs/state-machine';
-import { Settings } from './settings';
 import { PhotoBuckets } from './constructs/storage';
+import { Settings } from './settings';
 
 export interface PhotopipeStackProps extends StackProps {
   readonly settings: Settings;

@@ -1,3 +1,4 @@
+/** statemachine/pipeline.asl.json on its own: valid ASL, what the local engines run, and the error handling contract/errors.json states. */
 import { readFileSync } from 'node:fs';
 import { DEFINITION_FILE } from '../lib/constructs/state-machine';
 import { ERRORS, ErrorHandling } from '../lib/contract';

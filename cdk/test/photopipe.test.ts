@@ -1,3 +1,4 @@
+/** The synthesized stack: buckets, functions, state machine, trigger, settings, and cdk-nag's AWS Solutions checks. */
 import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
