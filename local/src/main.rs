@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use photopipe::config::{InputLimits, ThumbnailSettings};
+use photopipe::settings::{InputLimits, ThumbnailSettings};
 use photopipe_local::run::{self, Report};
 use photopipe_local::stack::{LocalStack, StackOptions, workspace_root};
 
@@ -157,8 +157,8 @@ fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
     for file in &args.files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let started = cpu_time::ProcessTime::now();
-        let made = photopipe::imaging::inspect(&bytes, &limits).and_then(|inspection| {
-            photopipe::imaging::make_thumbnails(&bytes, &inspection, renditions, &limits)
+        let made = photopipe_imaging::inspect(&bytes, &limits).and_then(|inspection| {
+            photopipe_imaging::make_thumbnails(&bytes, &inspection, renditions, &limits)
         });
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let name = file

@@ -86,7 +86,7 @@ pub fn photos_in(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .collect();
                 found.push((
-                    format!("{}{}", photopipe::event::PHOTOS_PREFIX, parts.join("/")),
+                    format!("{}{}", photopipe::settings::PHOTOS_PREFIX, parts.join("/")),
                     path,
                 ));
             }

@@ -124,7 +124,7 @@ impl LocalStack {
                 .force_path_style(true)
                 .build(),
         );
-        let settings = photopipe::config::WasabiSettings {
+        let settings = photopipe::settings::WasabiSettings {
             endpoint: wasabi.endpoint.clone(),
             region: WASABI_REGION.into(),
             bucket: ARCHIVE.into(),

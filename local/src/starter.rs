@@ -31,7 +31,7 @@ pub fn event_pattern(bucket: &str) -> serde_json::Value {
     serde_json::json!({
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": photopipe::event::PHOTOS_PREFIX}]}}
+        "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": photopipe::settings::PHOTOS_PREFIX}]}}
     })
 }
 

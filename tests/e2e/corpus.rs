@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use photopipe::imaging::fit_inside;
+use photopipe_imaging::fit_inside;
 use photopipe_local::run::photos_in;
 use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS, workspace_root};
 

@@ -4,8 +4,8 @@
 mod handler;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use photopipe::config::WasabiSettings;
 use photopipe::model::PhotoRequest;
+use photopipe::settings::WasabiSettings;
 use photopipe::wasabi::Archive;
 
 #[tokio::main]

@@ -4,8 +4,8 @@
 mod handler;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use photopipe::config::{self, WasabiSettings};
 use photopipe::model::CleanupRequest;
+use photopipe::settings::{self, WasabiSettings};
 use photopipe::wasabi::Archive;
 
 #[tokio::main]
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let clients = handler::Clients {
         s3: aws_sdk_s3::Client::new(&config),
         archive: Archive::new(WasabiSettings::from_env()?, &config),
-        thumbnails_bucket: config::required("THUMBNAILS_BUCKET")?,
+        thumbnails_bucket: settings::required("THUMBNAILS_BUCKET")?,
     };
     run(service_fn(|event: LambdaEvent<CleanupRequest>| {
         handler::cleanup(&clients, event.payload)

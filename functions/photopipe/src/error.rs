@@ -6,68 +6,68 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
-/// Everything that can make a pipeline step fail.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Everything that can make a pipeline step fail. Each variant's Step Functions error name
+/// is given once, on the variant (`strum(serialize)`); [`PipelineError::error_name`] and
+/// [`PipelineError::NAMES`] both come from it, and `contract/errors.json` lists the same
+/// names in the same order for the state machine and the CDK tests.
+#[derive(
+    Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr, strum::VariantNames,
+)]
 pub enum PipelineError {
     /// The input is not an image we accept, or breaks a limit: permanent, quarantined.
+    #[strum(serialize = "Photo.InvalidImage")]
     #[error("{0}")]
     InvalidImage(String),
-    /// A real image in a format we recognise but do not process (HEIC, TIFF, …): permanent,
-    /// quarantined.
+    /// A real image in a format we recognise but do not process (AVIF, TIFF, BMP, a HEIF
+    /// coded with AV1 or JPEG): permanent, quarantined.
+    #[strum(serialize = "Photo.UnsupportedFormat")]
     #[error("{0}")]
     UnsupportedFormat(String),
     /// The event does not describe an object we can process (wrong source, bad key encoding).
+    #[strum(serialize = "Photo.InvalidEvent")]
     #[error("{0}")]
     InvalidEvent(String),
     /// The source object version is gone before it was processed (deleted by someone).
+    #[strum(serialize = "Photo.SourceMissing")]
     #[error("{0}")]
     SourceMissing(String),
     /// A stored copy does not match the bytes it should hold: needs an operator.
+    #[strum(serialize = "Photo.IntegrityMismatch")]
     #[error("{0}")]
     IntegrityMismatch(String),
     /// Cleanup found a precondition unmet (thumbnail or archive copy missing).
+    #[strum(serialize = "Photo.NotVerified")]
     #[error("{0}")]
     NotVerified(String),
     /// The service refused our credentials or permissions (IAM propagation after a deploy
     /// shows up like this for a few seconds, so it is retried a few times).
+    #[strum(serialize = "Photo.AccessDenied")]
     #[error("{0}")]
     AccessDenied(String),
     /// Throttling, 5xx, time-outs, connection failures: retried with backoff.
+    #[strum(serialize = "Photo.Transient")]
     #[error("{0}")]
     Transient(String),
     /// A setting or the Wasabi secret is missing or malformed: fix it, then redrive.
+    #[strum(serialize = "Photo.Configuration")]
     #[error("{0}")]
     Configuration(String),
+    /// Our bug, not the photo's fault: an encoder or resize failure, a rendition not made.
+    /// Never caught, so the photo is not quarantined and the run stays redrivable once the
+    /// bug is fixed.
+    #[strum(serialize = "Photo.Internal")]
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl PipelineError {
+    /// Every error name, in the order of the variants.
+    pub const NAMES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
+
     /// The stable error name that Step Functions and operators see.
     pub fn error_name(&self) -> &'static str {
-        match self {
-            Self::InvalidImage(_) => "Photo.InvalidImage",
-            Self::UnsupportedFormat(_) => "Photo.UnsupportedFormat",
-            Self::InvalidEvent(_) => "Photo.InvalidEvent",
-            Self::SourceMissing(_) => "Photo.SourceMissing",
-            Self::IntegrityMismatch(_) => "Photo.IntegrityMismatch",
-            Self::NotVerified(_) => "Photo.NotVerified",
-            Self::AccessDenied(_) => "Photo.AccessDenied",
-            Self::Transient(_) => "Photo.Transient",
-            Self::Configuration(_) => "Photo.Configuration",
-        }
+        self.into()
     }
-
-    /// Every error name, for the check that the state machine names nothing else.
-    pub const ALL_NAMES: [&'static str; 9] = [
-        "Photo.InvalidImage",
-        "Photo.UnsupportedFormat",
-        "Photo.InvalidEvent",
-        "Photo.SourceMissing",
-        "Photo.IntegrityMismatch",
-        "Photo.NotVerified",
-        "Photo.AccessDenied",
-        "Photo.Transient",
-        "Photo.Configuration",
-    ];
 
     /// Classifies a failed AWS SDK call by its modeled metadata (HTTP status and error code),
     /// never by message text. `what` names the call for the message, e.g.
@@ -134,68 +134,46 @@ pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
-    /// Every `ErrorEquals` entry of the state machine.
-    fn asl_error_names() -> Vec<String> {
+    /// `contract/errors.json`: every name with what the state machine does with it.
+    fn contract() -> Vec<(String, String)> {
+        let contract: serde_json::Value =
+            serde_json::from_str(include_str!("../../../contract/errors.json"))
+                .expect("contract/errors.json is JSON");
+        contract["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| {
+                let text = |field: &str| e[field].as_str().expect(field).to_owned();
+                (text("name"), text("handling"))
+            })
+            .collect()
+    }
+
+    /// The state machine's states, by name.
+    fn asl_states() -> serde_json::Map<String, serde_json::Value> {
         let asl: serde_json::Value =
             serde_json::from_str(include_str!("../../../statemachine/pipeline.asl.json"))
                 .expect("ASL is JSON");
+        asl["States"].as_object().expect("States").clone()
+    }
+
+    /// The error names of a state's `Retry` or `Catch` clauses, with the catch's `Next`.
+    fn clauses(state: &serde_json::Value, clause: &str) -> Vec<(String, Option<String>)> {
         let mut names = Vec::new();
-        for state in asl["States"].as_object().expect("States").values() {
-            for clause in ["Retry", "Catch"] {
-                for entry in state[clause].as_array().into_iter().flatten() {
-                    for name in entry["ErrorEquals"].as_array().expect("ErrorEquals") {
-                        names.push(name.as_str().expect("name").to_owned());
-                    }
-                }
+        for entry in state[clause].as_array().into_iter().flatten() {
+            let next = entry["Next"].as_str().map(str::to_owned);
+            for name in entry["ErrorEquals"].as_array().expect("ErrorEquals") {
+                names.push((name.as_str().expect("name").to_owned(), next.clone()));
             }
         }
         names
     }
 
     #[test]
-    fn the_state_machine_names_only_errors_we_raise() {
-        let names = asl_error_names();
-        for name in names.iter().filter(|n| n.starts_with("Photo.")) {
-            assert!(
-                PipelineError::ALL_NAMES.contains(&name.as_str()),
-                "{name} is not a PipelineError"
-            );
-        }
-        for name in names.iter().filter(|n| !n.starts_with("Photo.")) {
-            assert!(
-                name.starts_with("Lambda."),
-                "{name}: only our errors and Lambda service errors are named"
-            );
-        }
-        for expected in [
-            "Photo.Transient",
-            "Photo.InvalidImage",
-            "Photo.UnsupportedFormat",
-            "Photo.SourceMissing",
-        ] {
-            assert!(
-                names.iter().any(|n| n == expected),
-                "the state machine never handles {expected}"
-            );
-        }
-    }
-
-    #[test]
-    fn every_variant_has_a_listed_distinct_name() {
-        let message = String::new;
-        let variants = [
-            PipelineError::InvalidImage(message()),
-            PipelineError::UnsupportedFormat(message()),
-            PipelineError::InvalidEvent(message()),
-            PipelineError::SourceMissing(message()),
-            PipelineError::IntegrityMismatch(message()),
-            PipelineError::NotVerified(message()),
-            PipelineError::AccessDenied(message()),
-            PipelineError::Transient(message()),
-            PipelineError::Configuration(message()),
-        ];
-        let names: Vec<_> = variants.iter().map(PipelineError::error_name).collect();
-        assert_eq!(names, PipelineError::ALL_NAMES);
+    fn the_enum_names_exactly_the_contract_errors_in_order() {
+        let names: Vec<_> = contract().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(PipelineError::NAMES, names);
         let diagnostic = Diagnostic::from(PipelineError::InvalidImage("empty file".into()));
         assert_eq!(
             (
@@ -204,5 +182,86 @@ mod tests {
             ),
             ("Photo.InvalidImage", "empty file")
         );
+        assert_eq!(
+            PipelineError::Internal(String::new()).error_name(),
+            "Photo.Internal"
+        );
+    }
+
+    #[test]
+    fn the_state_machine_handles_each_error_as_the_contract_says() {
+        let states = asl_states();
+        let tasks: Vec<_> = states
+            .iter()
+            .filter(|(_, state)| state["Type"] == "Task")
+            .collect();
+        for (name, handling) in contract() {
+            let retried_by =
+                |task: &serde_json::Value| clauses(task, "Retry").iter().any(|(n, _)| *n == name);
+            let caught_to = |task: &serde_json::Value| {
+                clauses(task, "Catch")
+                    .into_iter()
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, next)| next)
+            };
+            for (task, state) in &tasks {
+                let caught = caught_to(state);
+                match handling.as_str() {
+                    "retry" => assert!(
+                        retried_by(state) && caught.is_none(),
+                        "{task} must retry {name} and never catch it"
+                    ),
+                    "fail" => assert!(
+                        !retried_by(state) && caught.is_none(),
+                        "{task} must neither retry nor catch {name}"
+                    ),
+                    "succeed" => {
+                        if let Some(next) = caught {
+                            assert_eq!(states[&next]["Type"], "Succeed", "{task}: {name}");
+                        }
+                    }
+                    "quarantine" => {
+                        if let Some(next) = caught {
+                            assert_eq!(next, "Quarantine", "{task}: {name}");
+                        }
+                    }
+                    other => panic!("unknown handling {other:?} for {name}"),
+                }
+            }
+            // The first two steps are the ones that look at the photo's bytes.
+            for task in ["Validate", "Thumbnail"] {
+                let caught = caught_to(&states[task]);
+                match handling.as_str() {
+                    "quarantine" => {
+                        assert_eq!(caught.as_deref(), Some("Quarantine"), "{task}: {name}")
+                    }
+                    "succeed" => assert!(caught.is_some(), "{task} must catch {name}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_state_machine_names_only_contract_errors_and_lambda_service_errors() {
+        let contract_json: serde_json::Value =
+            serde_json::from_str(include_str!("../../../contract/errors.json")).expect("JSON");
+        let lambda: Vec<_> = contract_json["lambdaServiceErrors"]
+            .as_array()
+            .expect("lambdaServiceErrors")
+            .iter()
+            .map(|n| n.as_str().expect("name"))
+            .collect();
+        for (task, state) in asl_states() {
+            for clause in ["Retry", "Catch"] {
+                for (name, _) in clauses(&state, clause) {
+                    assert!(
+                        PipelineError::NAMES.contains(&name.as_str())
+                            || lambda.contains(&name.as_str()),
+                        "{task} names {name}, which is neither ours nor a Lambda service error"
+                    );
+                }
+            }
+        }
     }
 }

@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PipelineError, Result};
-
-/// The prefix under which uploads are watched; outputs never go there.
-pub const PHOTOS_PREFIX: &str = "photos/";
+use crate::settings::PHOTOS_PREFIX;
 
 /// An EventBridge event as Step Functions receives it (only the fields we read).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

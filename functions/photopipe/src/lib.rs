@@ -1,19 +1,17 @@
 //! photopipe's domain, shared by every Lambda and the local runner: the start event and the
 //! records passed between states, the error enum and its Step Functions names, settings,
-//! S3 and archive helpers, and the imaging engine.
+//! and the S3 and Wasabi helpers. No imaging here: the engine is `photopipe-imaging`, which
+//! only the validate and thumbnail functions link.
 
-pub mod config;
 pub mod error;
 pub mod event;
-mod heif;
-pub mod imaging;
-mod jpeg_reduced;
+pub mod format;
 pub mod model;
 pub mod s3;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wasabi;
-mod webp;
 
 pub use error::{PipelineError, Result};
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{ObjectCreatedEvent, SourceObject};
-use crate::imaging::ImageFormat;
+use crate::format::ImageFormat;
 
 /// The validate step's input: the EventBridge event that started the execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,12 +8,9 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use sha2::{Digest, Sha256};
 
-use crate::config::Rendition;
 use crate::error::{PipelineError, Result};
 use crate::event::SourceObject;
-
-/// Where rejected originals go in the dropbox (outside the watched `photos/`).
-pub const QUARANTINE_PREFIX: &str = "rejected/";
+use crate::settings::{InputLimits, QUARANTINE_PREFIX, Rendition};
 
 /// Metadata names we write on outputs (S3 stores them as `x-amz-meta-*`).
 pub mod meta {
@@ -79,22 +76,15 @@ pub struct Original {
     pub version_id: Option<String>,
 }
 
-/// Reads one exact version of an original, refusing to download more than `max_bytes`.
-/// Returns `Photo.SourceMissing` when the version is gone.
+/// Reads one exact version of an original, refusing to download one that is empty or over
+/// the byte limit. Returns `Photo.SourceMissing` when the version is gone.
 pub async fn read_original(
     client: &Client,
     source: &SourceObject,
-    max_bytes: u64,
+    limits: &InputLimits,
 ) -> Result<Original> {
     let output = get_source(client, source).await?;
-    let size = output.content_length().unwrap_or(0).max(0) as u64;
-    crate::imaging::check_size(
-        size,
-        &crate::config::InputLimits {
-            max_bytes,
-            max_pixels: u64::MAX,
-        },
-    )?;
+    limits.check_size(output.content_length().unwrap_or(0).max(0) as u64)?;
     let etag = output.e_tag().unwrap_or_default().to_owned();
     let version_id = output
         .version_id()
@@ -297,6 +287,13 @@ mod tests {
     use aws_sdk_s3::types::error::{NoSuchKey, NotFound};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
+    fn limit(max_bytes: u64) -> InputLimits {
+        InputLimits {
+            max_bytes,
+            ..InputLimits::default()
+        }
+    }
+
     fn source(version: Option<&str>) -> SourceObject {
         SourceObject {
             bucket: "drop".into(),
@@ -337,7 +334,7 @@ mod tests {
                     .build()
             });
         let client = mock_client!(aws_sdk_s3, [&get]);
-        let original = read_original(&client, &source(Some("v1")), 100)
+        let original = read_original(&client, &source(Some("v1")), &limit(100))
             .await
             .expect("read");
         assert_eq!(&original.bytes[..], b"hello");
@@ -354,7 +351,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_s3, [&get]);
-        let err = read_original(&client, &source(None), 100)
+        let err = read_original(&client, &source(None), &limit(100))
             .await
             .expect_err("too big");
         assert_eq!(
@@ -368,7 +365,7 @@ mod tests {
         let get = mock!(Client::get_object)
             .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
         let client = mock_client!(aws_sdk_s3, [&get]);
-        let err = read_original(&client, &source(Some("v1")), 100)
+        let err = read_original(&client, &source(Some("v1")), &limit(100))
             .await
             .expect_err("missing");
         assert_eq!(err.error_name(), "Photo.SourceMissing");

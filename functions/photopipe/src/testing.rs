@@ -1,7 +1,7 @@
 //! Fixtures for the functions' unit tests (feature `testing`, dev-dependencies only).
 
 use crate::event::SourceObject;
-use crate::imaging::ImageFormat;
+use crate::format::ImageFormat;
 use crate::model::Photo;
 use crate::s3::sha256_hex;
 

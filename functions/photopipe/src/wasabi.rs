@@ -8,8 +8,8 @@ use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumVal
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::config::WasabiSettings;
 use crate::error::{PipelineError, Result};
+use crate::settings::WasabiSettings;
 
 /// The secret's JSON, in the format of the old demo.
 #[derive(Deserialize)]

@@ -5,11 +5,11 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use photopipe::config::{InputLimits, Rendition, ThumbnailSettings};
-use photopipe::imaging::{self, Thumbnail};
 use photopipe::model::{Photo, PhotoRequest, ThumbnailRecord};
 use photopipe::s3::{self, meta};
+use photopipe::settings::{InputLimits, Rendition, ThumbnailSettings};
 use photopipe::{PipelineError, Result};
+use photopipe_imaging::{self as imaging, Thumbnail};
 
 /// Where thumbnails go and how they are made.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub async fn thumbnail(
         tracing::info!(key = %photo.source.key, "every thumbnail already made from these bytes");
         return Ok(records.into_iter().flatten().collect());
     }
-    let original = s3::read_original(s3, &photo.source, target.limits.max_bytes).await?;
+    let original = s3::read_original(s3, &photo.source, &target.limits).await?;
     let actual = s3::sha256_hex(&original.bytes);
     if actual != photo.sha256 {
         return Err(PipelineError::IntegrityMismatch(format!(
@@ -58,7 +58,7 @@ pub async fn thumbnail(
         if record.is_none() {
             let thumb = made
                 .next()
-                .ok_or_else(|| PipelineError::InvalidImage("a rendition was not made".into()))?;
+                .ok_or_else(|| PipelineError::Internal("a rendition was not made".into()))?;
             *record = Some(write(s3, &target.bucket, &photo, rendition, thumb).await?);
         }
     }

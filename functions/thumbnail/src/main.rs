@@ -3,14 +3,14 @@
 mod handler;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use photopipe::config::{self, InputLimits, ThumbnailSettings};
 use photopipe::model::PhotoRequest;
+use photopipe::settings::{self, InputLimits, ThumbnailSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     photopipe::init_logging();
     let target = handler::Target {
-        bucket: config::required("THUMBNAILS_BUCKET")?,
+        bucket: settings::required("THUMBNAILS_BUCKET")?,
         settings: ThumbnailSettings::from_env()?,
         limits: InputLimits::from_env()?,
     };

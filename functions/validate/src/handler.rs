@@ -4,9 +4,10 @@
 //! decodes, and records what later steps need (never the bytes themselves).
 
 use aws_sdk_s3::Client;
-use photopipe::config::InputLimits;
 use photopipe::model::{Photo, ValidateRequest};
-use photopipe::{Result, imaging, s3};
+use photopipe::settings::InputLimits;
+use photopipe::{Result, s3};
+use photopipe_imaging as imaging;
 
 pub async fn validate(
     s3: &Client,
@@ -14,11 +15,10 @@ pub async fn validate(
     request: ValidateRequest,
 ) -> Result<Photo> {
     let mut source = request.event.source_object()?;
-    let original = s3::read_original(s3, &source, limits.max_bytes).await?;
+    let original = s3::read_original(s3, &source, limits).await?;
     let bytes = original.bytes;
     let inspection = imaging::inspect(&bytes, limits)?;
-    // The smallest decode the format allows still reads every byte of image data.
-    imaging::decode(&bytes, &inspection, &[], limits)?;
+    imaging::prove_decodes(&bytes, &inspection, limits)?;
     // Pin the version read, so every later step works on these very bytes.
     source.version_id = source.version_id.or(original.version_id);
     tracing::info!(key = %source.key, format = ?inspection.format, inspection.width, inspection.height, "accepted");
@@ -40,7 +40,7 @@ mod tests {
     use aws_sdk_s3::primitives::ByteStream;
     use aws_smithy_mocks::{mock, mock_client};
     use photopipe::event::ObjectCreatedEvent;
-    use photopipe::imaging::ImageFormat;
+    use photopipe::format::ImageFormat;
 
     fn request(key: &str) -> ValidateRequest {
         let event: ObjectCreatedEvent = serde_json::from_value(serde_json::json!({

@@ -3,8 +3,8 @@
 mod handler;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use photopipe::config::InputLimits;
 use photopipe::model::ValidateRequest;
+use photopipe::settings::InputLimits;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -26,7 +26,7 @@
 
 use image::GrayImage;
 
-use crate::imaging::{Pixels, YCbCrPlanes};
+use crate::{Pixels, YCbCrPlanes};
 
 /// One image component as the frame header describes it.
 #[derive(Debug, Clone)]
@@ -772,7 +772,7 @@ fn levels_of<const N: usize>(c: &Component, steps: &[u16; 64]) -> (Vec<u8>, usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imaging::{Plan, resize};
+    use crate::{Plan, resize};
     use image::RgbImage;
     use jpeg_encoder::SamplingFactor;
 

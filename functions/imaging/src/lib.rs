@@ -1,7 +1,17 @@
-//! The imaging engine: recognise an image by its bytes, check its header against the limits
-//! before decoding anything, decode it once at the smallest size its renditions need (JPEG
-//! DCT scaling), then for each rendition crop and resize with Lanczos3, turn it upright,
-//! convert an embedded colour profile to sRGB and encode it without metadata.
+//! photopipe's imaging engine: recognise an image by its bytes, check its header against the
+//! limits before decoding anything, decode it once at the smallest size its renditions need
+//! (JPEG from its lowest coefficients or DCT scaling, WebP scaled by libwebp, HEIC through
+//! libheif), then for each rendition crop and resize with Lanczos3, turn it upright, convert
+//! an embedded colour profile to sRGB and encode it without metadata.
+//!
+//! The entry points say what a caller means: [`inspect`] reads the header against the
+//! limits, [`prove_decodes`] is validate's proof that the image data decodes, and
+//! [`make_thumbnails`] makes every rendition from one decode. This is the only crate of the
+//! workspace that links C (libwebp, mozjpeg, libheif with libde265).
+
+mod heif;
+mod jpeg_reduced;
+mod webp;
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -9,44 +19,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
-use serde::{Deserialize, Serialize};
+use photopipe::format::ImageFormat;
+use photopipe::settings::{FitMode, InputLimits, OutputFormat, Rendition};
+use photopipe::{PipelineError, Result};
 
-use crate::config::{FitMode, InputLimits, OutputFormat, Rendition};
-use crate::error::{PipelineError, Result};
-use crate::jpeg_reduced::{self, Reduction};
+use crate::jpeg_reduced::Reduction;
 
-/// The formats we accept as originals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageFormat {
-    Jpeg,
-    Png,
-    Webp,
-    Gif,
-    /// HEIC and other HEVC-coded HEIF stills.
-    Heif,
-}
-
-impl ImageFormat {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Jpeg => "JPEG",
-            Self::Png => "PNG",
-            Self::Webp => "WebP",
-            Self::Gif => "GIF",
-            Self::Heif => "HEIC/HEIF",
-        }
-    }
-
-    /// The image crate's decoder for the formats it decodes for us.
-    fn codec(self) -> Option<image::ImageFormat> {
-        match self {
-            Self::Jpeg => Some(image::ImageFormat::Jpeg),
-            Self::Png => Some(image::ImageFormat::Png),
-            Self::Webp => Some(image::ImageFormat::WebP),
-            Self::Gif => Some(image::ImageFormat::Gif),
-            Self::Heif => None,
-        }
+/// The image crate's decoder for the formats it decodes for us.
+fn codec(format: ImageFormat) -> Option<image::ImageFormat> {
+    match format {
+        ImageFormat::Jpeg => Some(image::ImageFormat::Jpeg),
+        ImageFormat::Png => Some(image::ImageFormat::Png),
+        ImageFormat::Webp => Some(image::ImageFormat::WebP),
+        ImageFormat::Gif => Some(image::ImageFormat::Gif),
+        ImageFormat::Heif => None,
     }
 }
 
@@ -132,8 +118,7 @@ pub struct Inspection {
 /// Sniffs the format and reads only the header's dimensions, rejecting decompression bombs
 /// before a single pixel is decoded.
 pub fn inspect(bytes: &[u8], limits: &InputLimits) -> Result<Inspection> {
-    let size = bytes.len() as u64;
-    check_size(size, limits)?;
+    limits.check_size(bytes.len() as u64)?;
     let format = sniff(&bytes[..bytes.len().min(SNIFF_LEN)])?;
     let (width, height) = header_dimensions(format, bytes).ok_or_else(|| {
         PipelineError::InvalidImage(format!(
@@ -196,7 +181,7 @@ fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
             b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
             _ => None,
         },
-        ImageFormat::Heif => crate::heif::dimensions(bytes).ok(),
+        ImageFormat::Heif => heif::dimensions(bytes).ok(),
         ImageFormat::Jpeg => {
             // Walk the marker segments to the first start-of-frame.
             let mut at = 2;
@@ -219,20 +204,6 @@ fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
             }
         }
     }
-}
-
-/// Rejects an empty or over-large original from its size alone.
-pub fn check_size(size: u64, limits: &InputLimits) -> Result<()> {
-    if size == 0 {
-        return Err(PipelineError::InvalidImage("empty file".into()));
-    }
-    if size > limits.max_bytes {
-        return Err(PipelineError::InvalidImage(format!(
-            "file is {size} bytes, limit {} bytes",
-            limits.max_bytes
-        )));
-    }
-    Ok(())
 }
 
 fn megapixels(pixels: u64) -> String {
@@ -287,11 +258,17 @@ pub struct YCbCrPlanes {
     pub chroma_scale: (f64, f64),
 }
 
+/// Proves that an inspected original decodes: the smallest decode its format allows, which
+/// still reads every byte of image data. What validate asks before accepting a photo.
+pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<()> {
+    decode(bytes, inspection, &[], limits).map(drop)
+}
+
 /// Decodes the image at the smallest size every rendition can still be made from, where
 /// the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size. With no
 /// renditions it decodes as small as it can, which still reads all the image data. Every
 /// decoder failure, a panic included, becomes `Photo.InvalidImage`.
-pub fn decode(
+fn decode(
     bytes: &[u8],
     inspection: &Inspection,
     renditions: &[Rendition],
@@ -441,9 +418,8 @@ fn decode_generic(bytes: &[u8], format: ImageFormat, limits: &InputLimits) -> Re
     let failed = |e: image::ImageError| {
         PipelineError::InvalidImage(format!("{} data is corrupt: {e}", format.name()))
     };
-    let codec = format
-        .codec()
-        .ok_or_else(|| PipelineError::InvalidImage(format!("no decoder for {}", format.name())))?;
+    let codec = codec(format)
+        .ok_or_else(|| PipelineError::Internal(format!("no decoder for {}", format.name())))?;
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), codec)
         .into_decoder()
         .map_err(failed)?;
@@ -473,7 +449,7 @@ fn metadata(decoder: &mut impl ImageDecoder) -> (Orientation, Option<Vec<u8>>) {
 fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
     let corrupt =
         |reason: String| PipelineError::InvalidImage(format!("WebP data is corrupt: {reason}"));
-    let header = crate::webp::features(bytes).map_err(corrupt)?;
+    let header = webp::features(bytes).map_err(corrupt)?;
     if header.animated {
         return decode_generic(bytes, ImageFormat::Webp, limits);
     }
@@ -491,7 +467,7 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
         .map_err(|e| corrupt(e.to_string()))?;
     let (orientation, icc) = metadata(&mut container);
     let shrink = area_shrink(header.width, header.height, orientation, renditions);
-    let rgb = crate::webp::decode(
+    let rgb = webp::decode(
         bytes,
         &header,
         header.width.div_ceil(shrink),
@@ -509,14 +485,14 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
 /// shrunk while it is copied out by the largest whole factor that leaves every rendition
 /// twice the pixels it needs, as WebP is. libheif has already turned it upright.
 fn decode_heif(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
-    let decoded = crate::heif::decode(bytes, limits.max_pixels, |width, height| {
+    let decoded = heif::decode(bytes, limits.max_pixels, |width, height| {
         area_shrink(width, height, Orientation::NoTransforms, renditions)
     })
     .map_err(|failure| match failure {
-        crate::heif::HeifFailure::Corrupt(reason) => {
+        heif::HeifFailure::Corrupt(reason) => {
             PipelineError::InvalidImage(format!("HEIC/HEIF data is corrupt: {reason}"))
         }
-        crate::heif::HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
+        heif::HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
             "this HEIF holds a coding other than HEVC: {reason}"
         )),
     })?;
@@ -724,12 +700,12 @@ fn render(
     if let (Some(transform), DynamicImage::ImageRgb8(rgb)) = (to_srgb, &mut image) {
         let source = rgb.as_raw().clone();
         transform.transform(&source, rgb).map_err(|e| {
-            PipelineError::InvalidImage(format!("colour conversion to sRGB failed: {e:?}"))
+            PipelineError::Internal(format!("colour conversion to sRGB failed: {e:?}"))
         })?;
     }
     let mut bytes = Vec::new();
     let encoding_failed = |e: &dyn std::fmt::Display| {
-        PipelineError::InvalidImage(format!("thumbnail encoding failed: {e}"))
+        PipelineError::Internal(format!("thumbnail encoding failed: {e}"))
     };
     match rendition.format {
         OutputFormat::Jpeg => {
@@ -739,7 +715,7 @@ fn render(
             .write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
             .map_err(|e| encoding_failed(&e))?,
         OutputFormat::Webp => {
-            bytes = crate::webp::encode_lossy(&image.to_rgb8(), rendition.quality)
+            bytes = webp::encode_lossy(&image.to_rgb8(), rendition.quality)
                 .map_err(|e| encoding_failed(&e))?;
         }
     }
@@ -790,7 +766,7 @@ fn encode_jpeg(image: &DynamicImage, quality: u8) -> std::result::Result<Vec<u8>
 /// conversion to RGB.
 pub(crate) fn resize(pixels: &Pixels, plan: &Plan) -> Result<DynamicImage> {
     let (width, height) = plan.size;
-    let short = || PipelineError::InvalidImage("resize produced a short buffer".into());
+    let short = || PipelineError::Internal("resize produced a short buffer".into());
     Ok(match pixels {
         Pixels::Gray(gray) => {
             let raw = resize_plane(
@@ -855,7 +831,7 @@ fn resize_plane(
     (scale_x, scale_y): (f64, f64),
 ) -> Result<Vec<u8>> {
     let internal =
-        |e: &dyn std::fmt::Display| PipelineError::InvalidImage(format!("resize failed: {e}"));
+        |e: &dyn std::fmt::Display| PipelineError::Internal(format!("resize failed: {e}"));
     let src =
         fr::images::ImageRef::new(src_w, src_h, buffer, pixel_type).map_err(|e| internal(&e))?;
     let mut dst = fr::images::Image::new(plan.size.0, plan.size.1, pixel_type);
@@ -1004,11 +980,11 @@ mod tests {
             max_pixels: 100,
         };
         assert_eq!(
-            check_size(0, &limits),
+            inspect(&[], &limits),
             Err(PipelineError::InvalidImage("empty file".into()))
         );
         assert_eq!(
-            check_size(11, &limits),
+            inspect(&[0xFF; 11], &limits),
             Err(PipelineError::InvalidImage(
                 "file is 11 bytes, limit 10 bytes".into()
             ))
@@ -1482,7 +1458,7 @@ mod tests {
     /// A lossy WebP of `image` in the extended format, with an EXIF chunk holding
     /// `orientation`.
     fn webp_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
-        let simple = crate::webp::encode_lossy(image, 90).expect("encodes");
+        let simple = webp::encode_lossy(image, 90).expect("encodes");
         let tiff = &with_orientation(&encode_jpeg(image), orientation)[12..12 + 26];
         let mut body = b"WEBPVP8X".to_vec();
         body.extend_from_slice(&10u32.to_le_bytes());
