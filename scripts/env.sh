@@ -71,3 +71,18 @@ check_arm64_build() {
     return 1
   fi
 }
+
+# The functions that contract/functions.json says do not link the imaging engine (archive,
+# cleanup) must not pull in its C libraries: building them needs no cmake, no libde265 and no
+# C image library, and the CDK bundling skips the libde265 hook for them.
+check_functions_without_imaging() {
+  local fn tree
+  for fn in $(python3 -c 'import json; f = json.load(open("contract/functions.json"))["functions"]; print(" ".join(n for n, s in f.items() if not s["linksImaging"]))'); do
+    tree=$(cargo tree -p "$fn" -e normal --prefix none)
+    if grep -E '^(photopipe-imaging|libheif-sys|libheif-rs|mozjpeg-sys|libwebp-sys|image) ' <<<"$tree"; then
+      echo "$fn links the imaging engine or a C image library (above); contract/functions.json says it does not" >&2
+      return 1
+    fi
+    echo "$fn: no imaging engine, no C image library" >&2
+  done
+}

@@ -56,18 +56,6 @@ pub struct Finished {
     pub seconds: f64,
 }
 
-/// A Lambda error's cause is `{errorType, errorMessage}`: keep the message.
-fn error_message(cause: String) -> String {
-    serde_json::from_str::<serde_json::Value>(&cause)
-        .ok()
-        .and_then(|c| {
-            c.get("errorMessage")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or(cause)
-}
-
 /// Every file under `dir`, as (key under `photos/`, path), in a stable order.
 pub fn photos_in(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
@@ -132,7 +120,10 @@ pub async fn wait(
             return Ok(Finished {
                 status: execution.status,
                 error: execution.error,
-                cause: execution.cause.map(error_message),
+                cause: execution
+                    .cause
+                    .as_deref()
+                    .map(photopipe::model::lambda_error_message),
                 output: execution
                     .output
                     .as_deref()

@@ -130,8 +130,17 @@ impl LocalStack {
             bucket: ARCHIVE.into(),
             secret_name: SECRET_NAME.into(),
         };
-        let wasabi_s3 =
-            photopipe::wasabi::client_for(&aws, &settings, &wasabi.access_key, &wasabi.secret_key);
+        let wasabi_s3 = photopipe::wasabi::client_for(
+            &aws,
+            &settings,
+            aws_credential_types::Credentials::new(
+                &wasabi.access_key,
+                &wasabi.secret_key,
+                None,
+                None,
+                "wasabi-stand-in",
+            ),
+        );
 
         create_buckets(&s3, &wasabi_s3).await?;
         aws_sdk_secretsmanager::Client::new(&aws)

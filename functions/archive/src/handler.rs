@@ -5,22 +5,22 @@
 
 use aws_sdk_s3::Client;
 use photopipe::model::{ArchiveRecord, Photo, PhotoRequest};
+use photopipe::s3::checksum::{self, Recorded};
 use photopipe::s3::{self, meta};
-use photopipe::wasabi::Archive;
+use photopipe::wasabi::Wasabi;
 use photopipe::{PipelineError, Result};
 
-pub async fn archive(
-    s3: &Client,
-    archive: &Archive,
-    request: PhotoRequest,
-) -> Result<ArchiveRecord> {
-    let wasabi = archive.client().await?;
-    let result = archive_with(s3, &wasabi, archive.bucket(), &request.photo).await;
-    if matches!(result, Err(PipelineError::AccessDenied(_))) {
-        // A rotated secret: read it again on the next attempt.
-        archive.forget_credentials().await;
-    }
-    result
+/// What archive works with.
+#[derive(Debug)]
+pub struct Dependencies {
+    /// The dropbox's client.
+    pub s3: Client,
+    pub wasabi: Wasabi,
+}
+
+pub async fn handle(dependencies: &Dependencies, request: PhotoRequest) -> Result<ArchiveRecord> {
+    let Dependencies { s3, wasabi } = dependencies;
+    archive_with(s3, wasabi.client().await?, &wasabi.bucket, &request.photo).await
 }
 
 /// The keys a photo may be archived under, in order: its own path, then (if another photo
@@ -40,17 +40,19 @@ async fn archive_with(
     photo: &Photo,
 ) -> Result<ArchiveRecord> {
     for key in candidate_keys(photo) {
-        let existing = s3::head(wasabi, bucket, &key).await?;
-        let holds_other_photo = match existing {
-            Some(head) => s3::metadata(&head, meta::SHA256) != Some(photo.sha256.as_str()),
-            None => match upload(s3, wasabi, bucket, &key, photo).await? {
+        let holding = |key| checksum::recorded(wasabi, bucket, key, meta::SHA256, &photo.sha256);
+        let holds_other_photo = match holding(&key).await? {
+            Recorded::Same(_) => false,
+            Recorded::Other => true,
+            Recorded::Absent => match upload(s3, wasabi, bucket, &key, photo).await? {
                 Upload::Written => false,
                 // Another run got there first: is it this photo? Not visible yet means its
                 // upload is still in flight (S3 answers 409 ConditionalRequestConflict
                 // then): retry later rather than take it for another photo.
-                Upload::LostRace => match s3::head(wasabi, bucket, &key).await? {
-                    Some(head) => s3::metadata(&head, meta::SHA256) != Some(photo.sha256.as_str()),
-                    None => {
+                Upload::LostRace => match holding(&key).await? {
+                    Recorded::Same(_) => false,
+                    Recorded::Other => true,
+                    Recorded::Absent => {
                         return Err(PipelineError::Transient(format!(
                             "archive {bucket}/{key} is being written by another run"
                         )));
@@ -98,14 +100,10 @@ async fn upload(
         .content_length(photo.size as i64)
         .checksum_sha256(s3::sha256_base64(&photo.sha256)?)
         .body(original.body)
-        .metadata(meta::SHA256, &photo.sha256)
-        .metadata(meta::SOURCE_BUCKET, &photo.source.bucket)
-        .metadata(meta::SOURCE_KEY, s3::encode_key(&photo.source.key));
+        .set_metadata(Some(meta::source(&photo.source)))
+        .metadata(meta::SHA256, &photo.sha256);
     if let Some(content_type) = original.content_type {
         put = put.content_type(content_type);
-    }
-    if let Some(version) = &photo.source.version_id {
-        put = put.metadata(meta::SOURCE_VERSION_ID, version);
     }
     match put.send().await {
         Ok(_) => Ok(Upload::Written),

@@ -4,49 +4,45 @@
 //! reason beside it, instead of deleting it.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
 use photopipe::event::ObjectCreatedEvent;
 use photopipe::model::{
-    ArchiveRecord, CaughtError, CleanupOutcome, CleanupRequest, Photo, QuarantineReason,
-    ThumbnailRecord,
+    ArchiveRecord, CaughtError, CleanupOutcome, CleanupRequest, CleanupResult, Photo,
+    QuarantineReason, ThumbnailRecord,
 };
-use photopipe::s3::{self, Removal, meta};
-use photopipe::wasabi::Archive;
+use photopipe::s3::checksum::{self, Recorded};
+use photopipe::s3::dropbox::{self, Quarantine, Removal};
+use photopipe::s3::{self, meta};
+use photopipe::wasabi::Wasabi;
 use photopipe::{PipelineError, Result};
 
 /// What cleanup works with.
 #[derive(Debug)]
-pub struct Clients {
+pub struct Dependencies {
+    /// The dropbox's and the thumbnails bucket's client.
     pub s3: Client,
-    pub archive: Archive,
+    pub wasabi: Wasabi,
     pub thumbnails_bucket: String,
 }
 
-pub async fn cleanup(clients: &Clients, request: CleanupRequest) -> Result<CleanupOutcome> {
+pub async fn handle(
+    dependencies: &Dependencies,
+    request: CleanupRequest,
+) -> Result<CleanupOutcome> {
+    let Dependencies {
+        s3,
+        wasabi,
+        thumbnails_bucket,
+    } = dependencies;
     match request {
         CleanupRequest::Cleanup {
             photo,
             thumbnails,
             archive,
         } => {
-            let wasabi = clients.archive.client().await?;
-            let result = remove_archived(
-                &clients.s3,
-                &wasabi,
-                &clients.thumbnails_bucket,
-                &photo,
-                &thumbnails,
-                &archive,
-            )
-            .await;
-            if matches!(result, Err(PipelineError::AccessDenied(_))) {
-                clients.archive.forget_credentials().await;
-            }
-            result
+            let wasabi = wasabi.client().await?;
+            remove_archived(s3, wasabi, thumbnails_bucket, &photo, &thumbnails, &archive).await
         }
-        CleanupRequest::Quarantine { event, error } => {
-            quarantine(&clients.s3, &event, &error).await
-        }
+        CleanupRequest::Quarantine { event, error } => quarantine(s3, &event, &error).await,
     }
 }
 
@@ -80,13 +76,13 @@ async fn remove_archived(
         photo.size,
     )
     .await?;
-    let result = match s3::remove_original(s3, &photo.source, &photo.etag).await? {
-        Removal::Removed => "removed",
-        Removal::AlreadyGone => "already_removed",
+    let result = match dropbox::remove_original(s3, &photo.source, &photo.etag).await? {
+        Removal::Removed => CleanupResult::Removed,
+        Removal::AlreadyGone => CleanupResult::AlreadyRemoved,
     };
-    tracing::info!(key = %photo.source.key, result, "cleanup done");
+    tracing::info!(key = %photo.source.key, ?result, "cleanup done");
     Ok(CleanupOutcome {
-        result: result.into(),
+        result,
         quarantine_key: None,
     })
 }
@@ -104,12 +100,15 @@ async fn verify_thumbnail(
             thumbnail.bucket
         )));
     }
-    let head = s3::head(s3, thumbnails_bucket, &thumbnail.key).await?;
-    if head
-        .as_ref()
-        .and_then(|h| s3::metadata(h, meta::SOURCE_SHA256))
-        != Some(photo.sha256.as_str())
-    {
+    let recorded = checksum::recorded(
+        s3,
+        thumbnails_bucket,
+        &thumbnail.key,
+        meta::SOURCE_SHA256,
+        &photo.sha256,
+    )
+    .await?;
+    if !matches!(recorded, Recorded::Same(_)) {
         return Err(PipelineError::NotVerified(format!(
             "no thumbnail of these bytes at s3://{thumbnails_bucket}/{}",
             thumbnail.key
@@ -118,80 +117,31 @@ async fn verify_thumbnail(
     Ok(())
 }
 
+/// Moves a rejected original to quarantine with the reason it was rejected.
 async fn quarantine(
     s3: &Client,
     event: &ObjectCreatedEvent,
     error: &CaughtError,
 ) -> Result<CleanupOutcome> {
     let source = event.source_object()?;
-    let (object_key, reason_key) = s3::quarantine_keys(&source);
-    let outcome = |result: &str| CleanupOutcome {
-        result: result.into(),
-        quarantine_key: Some(object_key.clone()),
-    };
-    let Some(original) = s3::head_source(s3, &source).await? else {
-        // Moved by an earlier attempt, or deleted by its owner: nothing left to keep.
-        let result = if s3::head(s3, &source.bucket, &object_key).await?.is_some() {
-            "already_quarantined"
-        } else {
-            "source_gone"
-        };
-        return Ok(outcome(result));
-    };
     let reason = QuarantineReason {
         source_bucket: source.bucket.clone(),
         source_key: source.key.clone(),
         source_version_id: source.version_id.clone(),
         error: error.error.clone(),
-        cause: error_message(&error.cause),
+        cause: error.message(),
     };
-    let reason_json = serde_json::to_vec_pretty(&reason).map_err(|e| {
-        PipelineError::Configuration(format!("quarantine reason does not serialise: {e}"))
-    })?;
-    s3.put_object()
-        .bucket(&source.bucket)
-        .key(&reason_key)
-        .content_type("application/json")
-        .body(ByteStream::from(reason_json))
-        .send()
-        .await
-        .map_err(|err| {
-            PipelineError::from_sdk(
-                &format!("PutObject s3://{}/{reason_key}", source.bucket),
-                err,
-            )
-        })?;
-    let mut copy_source = format!("{}/{}", source.bucket, s3::encode_key(&source.key));
-    if let Some(version) = &source.version_id {
-        copy_source = format!("{copy_source}?versionId={version}");
-    }
-    s3.copy_object()
-        .bucket(&source.bucket)
-        .key(&object_key)
-        .copy_source(copy_source)
-        .send()
-        .await
-        .map_err(|err| {
-            PipelineError::from_sdk(
-                &format!("CopyObject {} to {object_key}", source.describe()),
-                err,
-            )
-        })?;
-    let etag = original.e_tag().unwrap_or_default();
-    s3::remove_original(s3, &source, etag).await?;
-    tracing::info!(key = %source.key, %object_key, error = %error.error, "quarantined");
-    Ok(outcome("quarantined"))
-}
-
-/// A Lambda error's `Cause` is the JSON `{errorType, errorMessage}`: keep the message.
-fn error_message(cause: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct LambdaCause {
-        #[serde(rename = "errorMessage")]
-        error_message: String,
-    }
-    serde_json::from_str::<LambdaCause>(cause)
-        .map_or_else(|_| cause.to_owned(), |c| c.error_message)
+    let result = match dropbox::quarantine(s3, &source, &reason).await? {
+        Quarantine::Quarantined => CleanupResult::Quarantined,
+        Quarantine::AlreadyQuarantined => CleanupResult::AlreadyQuarantined,
+        Quarantine::SourceGone => CleanupResult::SourceGone,
+    };
+    let (quarantine_key, _) = s3::quarantine_keys(&source);
+    tracing::info!(key = %source.key, %quarantine_key, error = %error.error, ?result, "quarantine");
+    Ok(CleanupOutcome {
+        result,
+        quarantine_key: Some(quarantine_key),
+    })
 }
 
 #[cfg(test)]
@@ -202,6 +152,7 @@ mod tests {
     use aws_sdk_s3::operation::get_object::GetObjectOutput;
     use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
     use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_s3::primitives::ByteStream;
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
@@ -258,7 +209,7 @@ mod tests {
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &original, &delete]);
         let outcome = remove_with(&s3, BYTES).await.expect("removed");
-        assert_eq!(outcome.result, "removed");
+        assert_eq!(outcome.result, CleanupResult::Removed);
         assert_eq!(delete.num_calls(), 1);
     }
 
@@ -342,7 +293,7 @@ mod tests {
         );
         let (event, error) = bad_upload();
         let outcome = quarantine(&s3, &event, &error).await.expect("quarantined");
-        assert_eq!(outcome.result, "quarantined");
+        assert_eq!(outcome.result, CleanupResult::Quarantined);
         assert_eq!(outcome.quarantine_key.as_deref(), Some("rejected/a b.jpg"));
         assert_eq!(
             (reason.num_calls(), copy.num_calls(), delete.num_calls()),
@@ -361,15 +312,6 @@ mod tests {
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&gone, &kept]);
         let (event, error) = bad_upload();
         let outcome = quarantine(&s3, &event, &error).await.expect("no-op");
-        assert_eq!(outcome.result, "already_quarantined");
-    }
-
-    #[test]
-    fn the_reason_keeps_the_lambda_error_message() {
-        assert_eq!(
-            error_message(r#"{"errorType":"Photo.InvalidImage","errorMessage":"empty file"}"#),
-            "empty file"
-        );
-        assert_eq!(error_message("plain"), "plain");
+        assert_eq!(outcome.result, CleanupResult::AlreadyQuarantined);
     }
 }

@@ -32,8 +32,6 @@ pub struct EventBucket {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventObject {
     pub key: String,
-    #[serde(default)]
-    pub size: Option<u64>,
     #[serde(rename = "version-id", default)]
     pub version_id: Option<String>,
 }

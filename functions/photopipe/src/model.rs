@@ -62,6 +62,25 @@ pub struct CaughtError {
     pub cause: String,
 }
 
+impl CaughtError {
+    /// The human message inside the cause (see [`lambda_error_message`]).
+    pub fn message(&self) -> String {
+        lambda_error_message(&self.cause)
+    }
+}
+
+/// A Lambda error's `Cause`, as Step Functions records it, is the JSON
+/// `{"errorType", "errorMessage"}`: this is the message; any other cause is kept whole.
+pub fn lambda_error_message(cause: &str) -> String {
+    #[derive(Deserialize)]
+    struct LambdaCause {
+        #[serde(rename = "errorMessage")]
+        error_message: String,
+    }
+    serde_json::from_str::<LambdaCause>(cause)
+        .map_or_else(|_| cause.to_owned(), |c| c.error_message)
+}
+
 /// The cleanup function's two jobs: remove an archived original, or move a rejected one to
 /// quarantine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,11 +102,26 @@ pub enum CleanupRequest {
 /// What the cleanup function did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CleanupOutcome {
-    /// `removed`, `already_removed`, `quarantined` or `already_quarantined`.
-    pub result: String,
+    pub result: CleanupResult,
     /// Where the quarantined original and its reason are, for quarantine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantine_key: Option<String>,
+}
+
+/// The cleanup function's result (`$.cleanup.result` or `$.quarantine.result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CleanupResult {
+    /// The archived original is removed from `photos/` (a delete marker).
+    Removed,
+    /// It was gone already, or a newer upload now holds its key (left untouched).
+    AlreadyRemoved,
+    /// The rejected original is in quarantine with its reason.
+    Quarantined,
+    /// An earlier attempt quarantined it.
+    AlreadyQuarantined,
+    /// The rejected original was deleted before it could be quarantined.
+    SourceGone,
 }
 
 /// The JSON written beside a quarantined original.
@@ -98,4 +132,32 @@ pub struct QuarantineReason {
     pub source_version_id: Option<String>,
     pub error: String,
     pub cause: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_is_read_out_of_a_lambda_cause() {
+        assert_eq!(
+            lambda_error_message(
+                r#"{"errorType":"Photo.InvalidImage","errorMessage":"empty file"}"#
+            ),
+            "empty file"
+        );
+        assert_eq!(lambda_error_message("plain"), "plain");
+    }
+
+    #[test]
+    fn cleanup_results_keep_their_wire_names() {
+        let outcome = CleanupOutcome {
+            result: CleanupResult::AlreadyQuarantined,
+            quarantine_key: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&outcome).expect("serialises"),
+            serde_json::json!({"result": "already_quarantined"})
+        );
+    }
 }

@@ -6,30 +6,38 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use photopipe::model::{Photo, PhotoRequest, ThumbnailRecord};
+use photopipe::s3::checksum::{self, Recorded};
 use photopipe::s3::{self, meta};
 use photopipe::settings::{InputLimits, Rendition, ThumbnailSettings};
 use photopipe::{PipelineError, Result};
 use photopipe_imaging::{self as imaging, Thumbnail};
 
-/// Where thumbnails go and how they are made.
-#[derive(Debug, Clone)]
-pub struct Target {
+/// What thumbnail works with: where thumbnails go and how they are made.
+#[derive(Debug)]
+pub struct Dependencies {
+    pub s3: Client,
+    /// The thumbnails bucket.
     pub bucket: String,
     pub settings: ThumbnailSettings,
     pub limits: InputLimits,
 }
 
-pub async fn thumbnail(
-    s3: &Client,
-    target: &Target,
+pub async fn handle(
+    dependencies: &Dependencies,
     request: PhotoRequest,
 ) -> Result<Vec<ThumbnailRecord>> {
+    let Dependencies {
+        s3,
+        bucket,
+        settings,
+        limits,
+    } = dependencies;
     let photo = request.photo;
-    let renditions = &target.settings.renditions;
+    let renditions = &settings.renditions;
     let mut records = Vec::with_capacity(renditions.len());
     for rendition in renditions {
         let key = s3::thumbnail_key(&photo.source, rendition);
-        records.push(existing_thumbnail(s3, &target.bucket, &key, &photo, rendition).await?);
+        records.push(existing_thumbnail(s3, bucket, &key, &photo, rendition).await?);
     }
     let missing: Vec<Rendition> = renditions
         .iter()
@@ -41,7 +49,7 @@ pub async fn thumbnail(
         tracing::info!(key = %photo.source.key, "every thumbnail already made from these bytes");
         return Ok(records.into_iter().flatten().collect());
     }
-    let original = s3::read_original(s3, &photo.source, &target.limits).await?;
+    let original = s3::read_original(s3, &photo.source, limits).await?;
     let actual = s3::sha256_hex(&original.bytes);
     if actual != photo.sha256 {
         return Err(PipelineError::IntegrityMismatch(format!(
@@ -50,16 +58,15 @@ pub async fn thumbnail(
             photo.sha256
         )));
     }
-    let inspection = imaging::inspect(&original.bytes, &target.limits)?;
+    let inspection = imaging::inspect(&original.bytes, limits)?;
     let mut made =
-        imaging::make_thumbnails(&original.bytes, &inspection, &missing, &target.limits)?
-            .into_iter();
+        imaging::make_thumbnails(&original.bytes, &inspection, &missing, limits)?.into_iter();
     for (rendition, record) in renditions.iter().zip(records.iter_mut()) {
         if record.is_none() {
             let thumb = made
                 .next()
                 .ok_or_else(|| PipelineError::Internal("a rendition was not made".into()))?;
-            *record = Some(write(s3, &target.bucket, &photo, rendition, thumb).await?);
+            *record = Some(write(s3, bucket, &photo, rendition, thumb).await?);
         }
     }
     Ok(records.into_iter().flatten().collect())
@@ -79,9 +86,8 @@ async fn write(
         .key(&key)
         .content_type(rendition.format.content_type())
         .body(ByteStream::from(thumb.bytes))
+        .set_metadata(Some(meta::source(&photo.source)))
         .metadata(meta::SOURCE_SHA256, &photo.sha256)
-        .metadata(meta::SOURCE_BUCKET, &photo.source.bucket)
-        .metadata(meta::SOURCE_KEY, s3::encode_key(&photo.source.key))
         .metadata(meta::RENDITION, rendition.to_string())
         .metadata(meta::WIDTH, thumb.width.to_string())
         .metadata(meta::HEIGHT, thumb.height.to_string())
@@ -106,16 +112,15 @@ async fn existing_thumbnail(
     photo: &Photo,
     rendition: &Rendition,
 ) -> Result<Option<ThumbnailRecord>> {
-    let Some(head) = s3::head(s3, bucket, key).await? else {
+    let Recorded::Same(head) =
+        checksum::recorded(s3, bucket, key, meta::SOURCE_SHA256, &photo.sha256).await?
+    else {
         return Ok(None);
     };
-    let same_source = s3::metadata(&head, meta::SOURCE_SHA256) == Some(photo.sha256.as_str());
-    let same_rendition =
-        s3::metadata(&head, meta::RENDITION) == Some(rendition.to_string().as_str());
-    if !(same_source && same_rendition) {
+    if meta::get(&head, meta::RENDITION) != Some(rendition.to_string().as_str()) {
         return Ok(None);
     }
-    let dimension = |name| s3::metadata(&head, name).and_then(|v| v.parse().ok());
+    let dimension = |name| meta::get(&head, name).and_then(|v| v.parse().ok());
     let (Some(width), Some(height)) = (dimension(meta::WIDTH), dimension(meta::HEIGHT)) else {
         return Ok(None);
     };
@@ -150,15 +155,13 @@ mod tests {
     /// Runs the thumbnail step on a photo uploaded as `photos/a.jpg` with these bytes.
     async fn thumbnail_of(client: &Client, bytes: &[u8]) -> Result<Vec<ThumbnailRecord>> {
         let photo = testing::photo("photos/a.jpg", bytes);
-        thumbnail(client, &target(), PhotoRequest { photo }).await
-    }
-
-    fn target() -> Target {
-        Target {
+        let dependencies = Dependencies {
+            s3: client.clone(),
             bucket: "thumbs".into(),
             settings: ThumbnailSettings::default(),
             limits: InputLimits::default(),
-        }
+        };
+        handle(&dependencies, PhotoRequest { photo }).await
     }
 
     #[tokio::test]

@@ -9,11 +9,15 @@ use photopipe::settings::InputLimits;
 use photopipe::{Result, s3};
 use photopipe_imaging as imaging;
 
-pub async fn validate(
-    s3: &Client,
-    limits: &InputLimits,
-    request: ValidateRequest,
-) -> Result<Photo> {
+/// What validate works with.
+#[derive(Debug)]
+pub struct Dependencies {
+    pub s3: Client,
+    pub limits: InputLimits,
+}
+
+pub async fn handle(dependencies: &Dependencies, request: ValidateRequest) -> Result<Photo> {
+    let Dependencies { s3, limits } = dependencies;
     let mut source = request.event.source_object()?;
     let original = s3::read_original(s3, &source, limits).await?;
     let bytes = original.bytes;
@@ -60,6 +64,10 @@ mod tests {
         out.into_inner()
     }
 
+    async fn validate(s3: Client, limits: InputLimits, request: ValidateRequest) -> Result<Photo> {
+        handle(&Dependencies { s3, limits }, request).await
+    }
+
     fn client_serving(body: Vec<u8>) -> Client {
         let get = mock!(Client::get_object)
             .match_requests(|r| {
@@ -81,8 +89,8 @@ mod tests {
         let bytes = png(40, 30);
         let client = client_serving(bytes.clone());
         let photo = validate(
-            &client,
-            &InputLimits::default(),
+            client,
+            InputLimits::default(),
             request("photos/My+Trip/a+b.png"),
         )
         .await
@@ -101,8 +109,8 @@ mod tests {
     async fn rejects_text_named_like_an_image() {
         let client = client_serving(b"just some text, not a picture".to_vec());
         let err = validate(
-            &client,
-            &InputLimits::default(),
+            client,
+            InputLimits::default(),
             request("photos/My+Trip/a+b.png"),
         )
         .await
@@ -122,7 +130,7 @@ mod tests {
             max_bytes: 1 << 20,
             max_pixels: 10_000,
         };
-        let err = validate(&client, &limits, request("photos/My+Trip/a+b.png"))
+        let err = validate(client, limits, request("photos/My+Trip/a+b.png"))
             .await
             .expect_err("rejected");
         assert_eq!(err.error_name(), "Photo.InvalidImage");

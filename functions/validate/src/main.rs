@@ -1,4 +1,4 @@
-//! The validate Lambda: builds its S3 client and limits once, then serves invocations.
+//! The validate Lambda: builds its dependencies once, then serves invocations.
 
 mod handler;
 
@@ -9,11 +9,13 @@ use photopipe::settings::InputLimits;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     photopipe::init_logging();
-    let limits = InputLimits::from_env()?;
     let config = aws_config::load_from_env().await;
-    let s3 = aws_sdk_s3::Client::new(&config);
+    let dependencies = handler::Dependencies {
+        s3: aws_sdk_s3::Client::new(&config),
+        limits: InputLimits::from_env()?,
+    };
     run(service_fn(|event: LambdaEvent<ValidateRequest>| {
-        handler::validate(&s3, &limits, event.payload)
+        handler::handle(&dependencies, event.payload)
     }))
     .await
 }
