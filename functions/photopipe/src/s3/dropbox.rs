@@ -124,13 +124,7 @@ mod tests {
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
-    fn source(version: Option<&str>) -> SourceObject {
-        SourceObject {
-            bucket: "drop".into(),
-            key: "photos/a b.jpg".into(),
-            version_id: version.map(str::to_owned),
-        }
-    }
+    use crate::s3::tests::source;
 
     #[tokio::test]
     async fn remove_original_deletes_only_the_version_we_processed() {

@@ -36,18 +36,11 @@ pub fn encode_key(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn source() -> SourceObject {
-        SourceObject {
-            bucket: "drop".into(),
-            key: "photos/a b.jpg".into(),
-            version_id: None,
-        }
-    }
+    use crate::s3::tests::source;
 
     #[test]
     fn derived_keys_stay_outside_photos() {
-        let src = source();
+        let src = source(None);
         assert_eq!(
             thumbnail_key(&src, &Rendition::default()),
             "256x256/a b.jpg.jpg"

@@ -142,7 +142,8 @@ mod tests {
         }
     }
 
-    fn source(version: Option<&str>) -> SourceObject {
+    /// `photos/a b.jpg` in bucket `drop`, at `version`: the upload the s3 tests work on.
+    pub(super) fn source(version: Option<&str>) -> SourceObject {
         SourceObject {
             bucket: "drop".into(),
             key: "photos/a b.jpg".into(),
