@@ -9,4 +9,4 @@ pub mod moto;
 pub mod run;
 pub mod stack;
 pub mod starter;
-pub mod wasabi;
+pub mod wasabi_stand_in;

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{
 use crate::lambda_host::{FunctionSpec, LambdaHost};
 use crate::moto::Moto;
 use crate::starter::Starter;
-use crate::wasabi::WasabiStandIn;
+use crate::wasabi_stand_in::WasabiStandIn;
 
 /// The state machine definition, the same file CDK deploys.
 pub const DEFINITION: &str = include_str!("../../statemachine/pipeline.asl.json");
@@ -83,6 +83,7 @@ pub struct LocalStack {
     pub sfn: aws_sdk_sfn::Client,
     /// A client for the Wasabi stand-in, with the stand-in's own credentials.
     pub wasabi_s3: aws_sdk_s3::Client,
+    /// The Wasabi stand-in (its endpoint, credentials and fault switch).
     pub wasabi: WasabiStandIn,
     pub state_machine_arn: String,
     pub starter: Starter,
