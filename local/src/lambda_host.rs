@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use crate::http::{self, Reply};
+use crate::server::{self, Server};
 
 /// One Lambda function to host.
 #[derive(Debug, Clone)]
@@ -62,12 +63,20 @@ struct Function {
 #[derive(Debug)]
 pub struct LambdaHost {
     shutdown: watch::Sender<bool>,
-    supervisors: Vec<tokio::task::JoinHandle<()>>,
+    invoke_api: Server,
+    instances: Vec<Instance>,
+}
+
+/// One instance: its Runtime API and the task that keeps its process running.
+#[derive(Debug)]
+struct Instance {
+    runtime_api: Server,
+    supervisor: tokio::task::JoinHandle<()>,
 }
 
 impl LambdaHost {
-    /// Serves the Invoke API on `invoke_listener` and starts every instance; their output
-    /// goes to `log_dir/<name>.log`.
+    /// Serves the Invoke API on `invoke_listener` (from [`server::loopback`]) and starts
+    /// every instance; their output goes to `log_dir/<name>.log`.
     pub async fn start(
         invoke_listener: TcpListener,
         specs: Vec<FunctionSpec>,
@@ -76,7 +85,7 @@ impl LambdaHost {
         let (shutdown, stop) = watch::channel(false);
         tokio::fs::create_dir_all(&log_dir).await?;
         let mut functions = HashMap::new();
-        let mut supervisors = Vec::new();
+        let mut instances = Vec::new();
         for spec in specs {
             anyhow::ensure!(
                 spec.binary.is_file(),
@@ -98,30 +107,34 @@ impl LambdaHost {
                     .create(true)
                     .append(true)
                     .open(log_dir.join(format!("{}.log", function.spec.name)))?;
-                supervisors
+                instances
                     .push(start_instance(Arc::clone(&function), index, log, stop.clone()).await?);
             }
             functions.insert(function.spec.name.clone(), function);
         }
         let functions = Arc::new(functions);
         let next_id = Arc::new(AtomicU64::new(1));
-        http::serve(
+        let invoke_api = Server::serve(
             invoke_listener,
-            move |request| invoke(Arc::clone(&functions), Arc::clone(&next_id), request),
-            stop,
-        );
+            http::service(move |request| {
+                invoke(Arc::clone(&functions), Arc::clone(&next_id), request)
+            }),
+        )?;
         Ok(Self {
             shutdown,
-            supervisors,
+            invoke_api,
+            instances,
         })
     }
 
-    /// Stops every instance and server.
+    /// Stops every instance, then the servers.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        for supervisor in self.supervisors {
-            let _ = supervisor.await;
+        for instance in self.instances {
+            let _ = instance.supervisor.await;
+            instance.runtime_api.stop().await;
         }
+        self.invoke_api.stop().await;
     }
 }
 
@@ -229,20 +242,25 @@ async fn start_instance(
     index: usize,
     log: std::fs::File,
     mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let runtime_api = listener.local_addr()?.to_string();
+) -> anyhow::Result<Instance> {
     let current: Current = Arc::new(Mutex::new(None));
-    {
-        let (function, current) = (Arc::clone(&function), Arc::clone(&current));
-        http::serve(
-            listener,
-            move |request| runtime_api_call(Arc::clone(&function), Arc::clone(&current), request),
-            stop.clone(),
-        );
-    }
-    let mut child = spawn(&function.spec, index, &runtime_api, &log)?;
-    Ok(tokio::spawn(async move {
+    let runtime_api = {
+        let (function, current, stop) = (Arc::clone(&function), Arc::clone(&current), stop.clone());
+        Server::serve(
+            server::loopback().await?,
+            http::service(move |request| {
+                runtime_api_call(
+                    Arc::clone(&function),
+                    Arc::clone(&current),
+                    stop.clone(),
+                    request,
+                )
+            }),
+        )?
+    };
+    let address = runtime_api.address().to_string();
+    let mut child = spawn(&function.spec, index, &address, &log)?;
+    let supervisor = tokio::spawn(async move {
         loop {
             tokio::select! {
                 status = child.wait() => {
@@ -252,18 +270,27 @@ async fn start_instance(
                         let _ = reply.send(Outcome::Error(error_body("Runtime.ExitError", &message)));
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    match spawn(&function.spec, index, &runtime_api, &log) {
+                    match spawn(&function.spec, index, &address, &log) {
                         Ok(next) => child = next,
                         Err(_) => break,
                     }
                 }
-                () = crate::http::stopped(&mut stop) => {
+                () = stopped(&mut stop) => {
                     let _ = child.kill().await;
                     break;
                 }
             }
         }
-    }))
+    });
+    Ok(Instance {
+        runtime_api,
+        supervisor,
+    })
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 fn spawn(
@@ -303,12 +330,18 @@ fn spawn(
 async fn runtime_api_call(
     function: Arc<Function>,
     current: Current,
+    mut stop: watch::Receiver<bool>,
     request: Request<Incoming>,
 ) -> Reply {
     let path = request.uri().path().to_owned();
     let accepted = || http::reply(StatusCode::ACCEPTED, &[], r#"{"status":"OK"}"#);
     if path == "/2018-06-01/runtime/invocation/next" {
-        let Some(invocation) = function.pending.lock().await.recv().await else {
+        let next = async { function.pending.lock().await.recv().await };
+        let invocation = tokio::select! {
+            invocation = next => invocation,
+            () = stopped(&mut stop) => None,
+        };
+        let Some(invocation) = invocation else {
             return http::reply(StatusCode::GONE, &[], "stopping");
         };
         *current.lock().await = Some((invocation.id.clone(), invocation.reply));

@@ -7,6 +7,7 @@ pub mod http;
 pub mod lambda_host;
 pub mod moto;
 pub mod run;
+pub mod server;
 pub mod stack;
 pub mod starter;
 pub mod wasabi_stand_in;

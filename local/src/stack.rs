@@ -13,6 +13,7 @@ use aws_sdk_s3::types::{
 
 use crate::lambda_host::{FunctionSpec, LambdaHost};
 use crate::moto::Moto;
+use crate::server;
 use crate::starter::Starter;
 use crate::wasabi_stand_in::WasabiStandIn;
 
@@ -103,7 +104,7 @@ impl LocalStack {
             &wasabi_secret,
         )
         .await?;
-        let invoke_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let invoke_listener = server::loopback().await?;
         let invoke_port = invoke_listener.local_addr()?.port();
         let moto = Moto::start(
             &options.moto_server,
@@ -204,7 +205,7 @@ impl LocalStack {
     /// Stops everything the stack started.
     pub async fn stop(self) {
         self.host.stop().await;
-        self.wasabi.stop();
+        self.wasabi.stop().await;
         self.moto.stop().await;
     }
 }
