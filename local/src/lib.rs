@@ -4,7 +4,7 @@
 //! end-to-end tests.
 
 pub mod http;
-pub mod lambda_host;
+pub mod lambda;
 pub mod moto;
 pub mod run;
 pub mod server;

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 
-use crate::lambda_host::{FunctionSpec, LambdaHost};
+use crate::lambda::{FunctionSpec, LambdaHost};
 use crate::moto::Moto;
 use crate::server;
 use crate::starter::Starter;
