@@ -3,6 +3,7 @@
 //! behind an AWS-faithful Invoke API. Used by the `photopipe-local` command and the
 //! end-to-end tests.
 
+pub mod contract;
 pub mod http;
 pub mod lambda;
 pub mod moto;

@@ -3,7 +3,6 @@
 //! stand-in; and the four Lambda binaries behind the Invoke API.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_s3::types::{
@@ -11,6 +10,7 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 
+use crate::contract;
 use crate::lambda::{FunctionSpec, LambdaHost};
 use crate::moto::Moto;
 use crate::server;
@@ -24,6 +24,8 @@ pub const DROPBOX: &str = "photopipe-dropbox";
 pub const THUMBNAILS: &str = "photopipe-thumbnails";
 pub const ARCHIVE: &str = "photopipe-archive";
 pub const SECRET_NAME: &str = "demo/wasabi/access";
+/// The four Lambda functions, as their binaries and `contract/functions.json` name them.
+pub const FUNCTIONS: [&str; 4] = ["validate", "thumbnail", "archive", "cleanup"];
 const REGION: &str = "us-east-1";
 const WASABI_REGION: &str = "eu-central-2";
 
@@ -174,20 +176,25 @@ impl LocalStack {
             ("WASABI_BUCKET", settings.bucket.clone()),
             ("WASABI_SECRET_NAME", settings.secret_name.clone()),
         ];
-        let specs = ["validate", "thumbnail", "archive", "cleanup"]
+        let specs = FUNCTIONS
             .into_iter()
-            .map(|name| FunctionSpec {
-                name: format!("photopipe-{name}"),
-                binary: options.bin_dir.join(name),
-                env: common
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                    .chain(options.function_env.iter().cloned())
-                    .collect(),
-                timeout: Duration::from_secs(60),
-                instances: options.instances,
+            .map(|name| {
+                // The memory and timeout CDK deploys the function with.
+                let size = contract::function_size(name)?;
+                Ok(FunctionSpec {
+                    name: format!("photopipe-{name}"),
+                    binary: options.bin_dir.join(name),
+                    env: common
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .chain(options.function_env.iter().cloned())
+                        .collect(),
+                    memory_mb: size.memory_mb,
+                    timeout: size.timeout(),
+                    instances: options.instances,
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let host = LambdaHost::start(invoke_listener, specs, options.log_dir.clone()).await?;
         Ok(Self {
             s3,

@@ -30,6 +30,9 @@ pub struct FunctionSpec {
     pub binary: PathBuf,
     /// The function's configuration, as CDK would set it.
     pub env: Vec<(String, String)>,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (told to the function, not enforced).
+    pub memory_mb: u32,
+    /// How long an invocation may run before it fails as `Sandbox.Timedout`.
     pub timeout: Duration,
     /// How many instances serve invocations at once.
     pub instances: usize,
