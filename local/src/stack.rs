@@ -40,7 +40,7 @@ pub struct StackOptions {
     pub log_dir: PathBuf,
     /// Instances per function.
     pub instances: usize,
-    /// Extra function settings (e.g. `THUMBNAIL_WIDTH`), as CDK context would set them.
+    /// Extra function settings (e.g. `THUMBNAIL_RENDITIONS`), as CDK context would set them.
     pub function_env: Vec<(String, String)>,
 }
 
