@@ -1,18 +1,16 @@
-//! Just enough HTTP for the local servers: serve a handler on a listener until shutdown, and
-//! a one-shot POST for moto's control API.
+//! Just enough HTTP for the local servers' handlers: replies, request bodies, a handler as a
+//! service for [`crate::server::Server`]; and a one-shot POST for moto's control API.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::service::Service;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use hyper_util::rt::TokioIo;
 
 /// The response type of every local server.
 pub type Reply = Response<Full<Bytes>>;
@@ -42,43 +40,22 @@ pub async fn body_bytes(request: Request<Incoming>) -> Bytes {
         .unwrap_or_default()
 }
 
-/// Serves `handler` on `listener` until `shutdown` turns true.
-pub fn serve<H, F>(listener: TcpListener, handler: H, mut shutdown: watch::Receiver<bool>)
+/// A service for [`crate::server::Server`] from a handler that answers every request (its
+/// failures are replies too).
+pub fn service<H, F>(
+    handler: H,
+) -> impl Service<Request<Incoming>, Response = Reply, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ 'static
 where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
-    let handler = Arc::new(handler);
-    tokio::spawn(async move {
-        loop {
-            let socket = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((socket, _)) => socket,
-                    Err(_) => continue,
-                },
-                () = crate::http::stopped(&mut shutdown) => break,
-            };
-            let handler = Arc::clone(&handler);
-            let service = hyper::service::service_fn(move |request| {
-                let reply = handler(request);
-                async move { Ok::<_, Infallible>(reply.await) }
-            });
-            let mut stop = shutdown.clone();
-            tokio::spawn(async move {
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let connection = builder.serve_connection(TokioIo::new(socket), service);
-                tokio::select! {
-                    _ = connection => {}
-                    () = crate::http::stopped(&mut stop) => {}
-                }
-            });
-        }
-    });
-}
-
-/// Resolves once `shutdown` turns true (or its sender is gone).
-pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
+    hyper::service::service_fn(move |request| {
+        let reply = handler(request);
+        async move { Ok(reply.await) }
+    })
 }
 
 /// POSTs `body` to `http://{address}{path}` and returns the status and body.

@@ -3,10 +3,12 @@
 //! behind an AWS-faithful Invoke API. Used by the `photopipe-local` command and the
 //! end-to-end tests.
 
+pub mod contract;
 pub mod http;
-pub mod lambda_host;
+pub mod lambda;
 pub mod moto;
 pub mod run;
+pub mod server;
 pub mod stack;
 pub mod starter;
-pub mod wasabi;
+pub mod wasabi_stand_in;

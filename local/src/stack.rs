@@ -3,7 +3,6 @@
 //! stand-in; and the four Lambda binaries behind the Invoke API.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_s3::types::{
@@ -11,10 +10,12 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 
-use crate::lambda_host::{FunctionSpec, LambdaHost};
+use crate::contract;
+use crate::lambda::{FunctionSpec, LambdaHost};
 use crate::moto::Moto;
+use crate::server;
 use crate::starter::Starter;
-use crate::wasabi::WasabiStandIn;
+use crate::wasabi_stand_in::WasabiStandIn;
 
 /// The state machine definition, the same file CDK deploys.
 pub const DEFINITION: &str = include_str!("../../statemachine/pipeline.asl.json");
@@ -23,6 +24,8 @@ pub const DROPBOX: &str = "photopipe-dropbox";
 pub const THUMBNAILS: &str = "photopipe-thumbnails";
 pub const ARCHIVE: &str = "photopipe-archive";
 pub const SECRET_NAME: &str = "demo/wasabi/access";
+/// The four Lambda functions, as their binaries and `contract/functions.json` name them.
+pub const FUNCTIONS: [&str; 4] = ["validate", "thumbnail", "archive", "cleanup"];
 const REGION: &str = "us-east-1";
 const WASABI_REGION: &str = "eu-central-2";
 
@@ -37,7 +40,7 @@ pub struct StackOptions {
     pub log_dir: PathBuf,
     /// Instances per function.
     pub instances: usize,
-    /// Extra function settings (e.g. `THUMBNAIL_WIDTH`), as CDK context would set them.
+    /// Extra function settings (e.g. `THUMBNAIL_RENDITIONS`), as CDK context would set them.
     pub function_env: Vec<(String, String)>,
 }
 
@@ -83,6 +86,7 @@ pub struct LocalStack {
     pub sfn: aws_sdk_sfn::Client,
     /// A client for the Wasabi stand-in, with the stand-in's own credentials.
     pub wasabi_s3: aws_sdk_s3::Client,
+    /// The Wasabi stand-in (its endpoint, credentials and fault switch).
     pub wasabi: WasabiStandIn,
     pub state_machine_arn: String,
     pub starter: Starter,
@@ -102,7 +106,7 @@ impl LocalStack {
             &wasabi_secret,
         )
         .await?;
-        let invoke_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let invoke_listener = server::loopback().await?;
         let invoke_port = invoke_listener.local_addr()?.port();
         let moto = Moto::start(
             &options.moto_server,
@@ -181,20 +185,25 @@ impl LocalStack {
             ("WASABI_BUCKET", settings.bucket.clone()),
             ("WASABI_SECRET_NAME", settings.secret_name.clone()),
         ];
-        let specs = ["validate", "thumbnail", "archive", "cleanup"]
+        let specs = FUNCTIONS
             .into_iter()
-            .map(|name| FunctionSpec {
-                name: format!("photopipe-{name}"),
-                binary: options.bin_dir.join(name),
-                env: common
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                    .chain(options.function_env.iter().cloned())
-                    .collect(),
-                timeout: Duration::from_secs(60),
-                instances: options.instances,
+            .map(|name| {
+                // The memory and timeout CDK deploys the function with.
+                let size = contract::function_size(name)?;
+                Ok(FunctionSpec {
+                    name: format!("photopipe-{name}"),
+                    binary: options.bin_dir.join(name),
+                    env: common
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .chain(options.function_env.iter().cloned())
+                        .collect(),
+                    memory_mb: size.memory_mb,
+                    timeout: size.timeout(),
+                    instances: options.instances,
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let host = LambdaHost::start(invoke_listener, specs, options.log_dir.clone()).await?;
         Ok(Self {
             s3,
@@ -212,7 +221,7 @@ impl LocalStack {
     /// Stops everything the stack started.
     pub async fn stop(self) {
         self.host.stop().await;
-        self.wasabi.stop();
+        self.wasabi.stop().await;
         self.moto.stop().await;
     }
 }

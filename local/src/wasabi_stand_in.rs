@@ -13,10 +13,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use hyper::Request;
+use hyper::body::Incoming;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+
+use crate::server::{self, Server};
 
 /// The running stand-in.
 #[derive(Debug)]
@@ -25,7 +27,7 @@ pub struct WasabiStandIn {
     pub access_key: String,
     pub secret_key: String,
     unavailable: Arc<AtomicU32>,
-    shutdown: watch::Sender<bool>,
+    server: Server,
 }
 
 impl WasabiStandIn {
@@ -38,52 +40,30 @@ impl WasabiStandIn {
         );
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
         let service = builder.build();
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
         let unavailable = Arc::new(AtomicU32::new(0));
-        let (shutdown, stop) = watch::channel(false);
         let faults = Arc::clone(&unavailable);
         let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
-        tokio::spawn(async move {
-            let mut stop = stop;
-            loop {
-                let socket = tokio::select! {
-                    accepted = listener.accept() => match accepted { Ok((socket, _)) => socket, Err(_) => continue },
-                    () = crate::http::stopped(&mut stop) => break,
-                };
-                let (service, faults, turn) = (
-                    service.clone(),
-                    Arc::clone(&faults),
-                    Arc::clone(&one_at_a_time),
-                );
-                let handler = hyper::service::service_fn(
-                    move |request: hyper::Request<hyper::body::Incoming>| {
-                        let (service, faults, turn) =
-                            (service.clone(), Arc::clone(&faults), Arc::clone(&turn));
-                        async move {
-                            if take_one(&faults) {
-                                return Ok(slow_down());
-                            }
-                            let _turn = turn.lock().await;
-                            hyper::service::Service::call(&service, request).await
-                        }
-                    },
-                );
-                tokio::spawn(async move {
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(socket), handler)
-                    .await;
-                });
+        let handler = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let (service, faults, turn) = (
+                service.clone(),
+                Arc::clone(&faults),
+                Arc::clone(&one_at_a_time),
+            );
+            async move {
+                if take_one(&faults) {
+                    return Ok(slow_down());
+                }
+                let _turn = turn.lock().await;
+                hyper::service::Service::call(&service, request).await
             }
         });
+        let server = Server::serve(server::loopback().await?, handler)?;
         Ok(Self {
-            endpoint,
+            endpoint: format!("http://{}", server.address()),
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
             unavailable,
-            shutdown,
+            server,
         })
     }
 
@@ -92,8 +72,9 @@ impl WasabiStandIn {
         self.unavailable.store(requests, Ordering::SeqCst);
     }
 
-    pub fn stop(&self) {
-        let _ = self.shutdown.send(true);
+    /// Stops serving, once the requests in flight are answered.
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

@@ -1,0 +1,138 @@
+//! Runs the real Lambda binaries as AWS does, in three parts: the [`invoke_api`] callers
+//! reach, with AWS's error semantics (so the state machine's `Retry` and `Catch` see our
+//! error names, and an invocation that overruns its function's timeout fails as
+//! `Sandbox.Timedout`); the [`runtime_api`] that the `lambda_runtime` in each process polls
+//! (`AWS_LAMBDA_RUNTIME_API`); and the [`instance`]s, processes kept running: one that dies
+//! fails its invocation as `Runtime.ExitError` and is started again.
+
+mod instance;
+mod invoke_api;
+mod runtime_api;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+
+use crate::server::Server;
+use instance::Instance;
+
+/// One Lambda function to host.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// The function name callers use (the last part of its ARN).
+    pub name: String,
+    /// The `bootstrap` binary.
+    pub binary: PathBuf,
+    /// The function's configuration, as CDK would set it.
+    pub env: Vec<(String, String)>,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (told to the function, not enforced).
+    pub memory_mb: u32,
+    /// How long an invocation may run before it fails as `Sandbox.Timedout`.
+    pub timeout: Duration,
+    /// How many instances serve invocations at once.
+    pub instances: usize,
+}
+
+/// What an invocation produced: the function's response body, or its error body.
+#[derive(Debug)]
+enum Outcome {
+    Response(Bytes),
+    Error(Bytes),
+}
+
+/// An invocation on its way from the Invoke API to an instance.
+#[derive(Debug)]
+struct Invocation {
+    id: String,
+    payload: Bytes,
+    deadline_ms: u128,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// A hosted function: the Invoke API queues invocations, its instances take them in turn.
+#[derive(Debug)]
+struct Function {
+    spec: FunctionSpec,
+    arn: String,
+    queue: mpsc::Sender<Invocation>,
+    pending: Mutex<mpsc::Receiver<Invocation>>,
+}
+
+/// The running host: an Invoke API in front of every function's instances.
+#[derive(Debug)]
+pub struct LambdaHost {
+    shutdown: watch::Sender<bool>,
+    invoke_api: Server,
+    instances: Vec<Instance>,
+}
+
+impl LambdaHost {
+    /// Serves the Invoke API on `invoke_listener` (from [`crate::server::loopback`]) and
+    /// starts every instance; their output goes to `log_dir/<name>.log`.
+    pub async fn start(
+        invoke_listener: TcpListener,
+        specs: Vec<FunctionSpec>,
+        log_dir: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let (shutdown, stop) = watch::channel(false);
+        tokio::fs::create_dir_all(&log_dir).await?;
+        let mut functions = HashMap::new();
+        let mut instances = Vec::new();
+        for spec in specs {
+            anyhow::ensure!(
+                spec.binary.is_file(),
+                "Lambda binary {} is missing: build it with `cargo build --workspace --bins`",
+                spec.binary.display()
+            );
+            let (queue, receiver) = mpsc::channel(1024);
+            let function = Arc::new(Function {
+                arn: format!(
+                    "arn:aws:lambda:us-east-1:123456789012:function:{}",
+                    spec.name
+                ),
+                spec,
+                queue,
+                pending: Mutex::new(receiver),
+            });
+            for index in 0..function.spec.instances {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log_dir.join(format!("{}.log", function.spec.name)))?;
+                instances
+                    .push(Instance::start(Arc::clone(&function), index, log, stop.clone()).await?);
+            }
+            functions.insert(function.spec.name.clone(), function);
+        }
+        let invoke_api = invoke_api::serve(invoke_listener, functions)?;
+        Ok(Self {
+            shutdown,
+            invoke_api,
+            instances,
+        })
+    }
+
+    /// Stops every instance, then the servers.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for instance in self.instances {
+            instance.stop().await;
+        }
+        self.invoke_api.stop().await;
+    }
+}
+
+/// A Lambda error body, `{errorType, errorMessage}`.
+fn error_body(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
