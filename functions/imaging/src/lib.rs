@@ -9,9 +9,9 @@
 //! [`make_thumbnails`] makes every rendition from one decode. This is the only crate of the
 //! workspace that links C (libwebp, mozjpeg, libheif with libde265).
 
-mod heif;
 mod jpeg_reduced;
-mod webp;
+mod libheif;
+mod libwebp;
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -181,7 +181,7 @@ fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
             b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
             _ => None,
         },
-        ImageFormat::Heif => heif::dimensions(bytes).ok(),
+        ImageFormat::Heif => libheif::dimensions(bytes).ok(),
         ImageFormat::Jpeg => {
             // Walk the marker segments to the first start-of-frame.
             let mut at = 2;
@@ -449,7 +449,7 @@ fn metadata(decoder: &mut impl ImageDecoder) -> (Orientation, Option<Vec<u8>>) {
 fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
     let corrupt =
         |reason: String| PipelineError::InvalidImage(format!("WebP data is corrupt: {reason}"));
-    let header = webp::features(bytes).map_err(corrupt)?;
+    let header = libwebp::features(bytes).map_err(corrupt)?;
     if header.animated {
         return decode_generic(bytes, ImageFormat::Webp, limits);
     }
@@ -467,7 +467,7 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
         .map_err(|e| corrupt(e.to_string()))?;
     let (orientation, icc) = metadata(&mut container);
     let shrink = area_shrink(header.width, header.height, orientation, renditions);
-    let rgb = webp::decode(
+    let rgb = libwebp::decode(
         bytes,
         &header,
         header.width.div_ceil(shrink),
@@ -485,14 +485,14 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
 /// shrunk while it is copied out by the largest whole factor that leaves every rendition
 /// twice the pixels it needs, as WebP is. libheif has already turned it upright.
 fn decode_heif(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
-    let decoded = heif::decode(bytes, limits.max_pixels, |width, height| {
+    let decoded = libheif::decode(bytes, limits.max_pixels, |width, height| {
         area_shrink(width, height, Orientation::NoTransforms, renditions)
     })
     .map_err(|failure| match failure {
-        heif::HeifFailure::Corrupt(reason) => {
+        libheif::HeifFailure::Corrupt(reason) => {
             PipelineError::InvalidImage(format!("HEIC/HEIF data is corrupt: {reason}"))
         }
-        heif::HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
+        libheif::HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
             "this HEIF holds a coding other than HEVC: {reason}"
         )),
     })?;
@@ -715,7 +715,7 @@ fn render(
             .write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
             .map_err(|e| encoding_failed(&e))?,
         OutputFormat::Webp => {
-            bytes = webp::encode_lossy(&image.to_rgb8(), rendition.quality)
+            bytes = libwebp::encode_lossy(&image.to_rgb8(), rendition.quality)
                 .map_err(|e| encoding_failed(&e))?;
         }
     }
@@ -1458,7 +1458,7 @@ mod tests {
     /// A lossy WebP of `image` in the extended format, with an EXIF chunk holding
     /// `orientation`.
     fn webp_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
-        let simple = webp::encode_lossy(image, 90).expect("encodes");
+        let simple = libwebp::encode_lossy(image, 90).expect("encodes");
         let tiff = &with_orientation(&encode_jpeg(image), orientation)[12..12 + 26];
         let mut body = b"WEBPVP8X".to_vec();
         body.extend_from_slice(&10u32.to_le_bytes());
