@@ -261,23 +261,33 @@ pub struct YCbCrPlanes {
 /// Proves that an inspected original decodes: the smallest decode its format allows, which
 /// still reads every byte of image data. What validate asks before accepting a photo.
 pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<()> {
-    decode(bytes, inspection, &[], limits).map(drop)
+    decode(bytes, inspection, DecodeFor::Proof, limits).map(drop)
+}
+
+/// What an image is decoded for, which decides how small the decode may be.
+#[derive(Debug, Clone, Copy)]
+enum DecodeFor<'a> {
+    /// validate's proof that the image data decodes: the smallest decode the format allows
+    /// that still reads every byte of image data.
+    Proof,
+    /// These renditions: the smallest decode every one of them can still be made from.
+    Renditions(&'a [Rendition]),
 }
 
 /// Decodes the image at the smallest size every rendition can still be made from, where
-/// the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size. With no
-/// renditions it decodes as small as it can, which still reads all the image data. Every
+/// the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size. For the
+/// proof it decodes as small as it can, which still reads all the image data. Every
 /// decoder failure, a panic included, becomes `Photo.InvalidImage`.
 fn decode(
     bytes: &[u8],
     inspection: &Inspection,
-    renditions: &[Rendition],
+    purpose: DecodeFor<'_>,
     limits: &InputLimits,
 ) -> Result<Decoded> {
     guarded(inspection.format, || match inspection.format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, renditions),
-        ImageFormat::Webp => decode_webp(bytes, renditions, limits),
-        ImageFormat::Heif => decode_heif(bytes, renditions, limits),
+        ImageFormat::Jpeg => decode_jpeg(bytes, purpose),
+        ImageFormat::Webp => decode_webp(bytes, purpose, limits),
+        ImageFormat::Heif => decode_heif(bytes, purpose, limits),
         other => decode_generic(bytes, other, limits),
     })
 }
@@ -325,7 +335,7 @@ fn swaps_axes(orientation: Orientation) -> bool {
     )
 }
 
-fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
+fn decode_jpeg(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Decoded> {
     let corrupt =
         |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
@@ -336,27 +346,23 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         .info()
         .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
     let (width, height) = (u32::from(header.width), u32::from(header.height));
-    let (want_w, want_h) = size_needed(width, height, orientation, renditions);
+    let (want_w, want_h) = size_needed(width, height, orientation, purpose);
     // The lowest coefficients make the reduced image far faster than a DCT-scaled decode.
     // The scale is the smallest that leaves the Lanczos pass at least a halving (as below):
     // 1/8 from the DC alone, 1/4 or 1/2 from each luma block's lowest 2×2 or 4×4
     // frequencies. A progressive JPEG keeps those AC coefficients in refinement scans this
     // decoder does not read: it takes the 1/8 image when that is at least the size needed,
-    // else the DCT-scaled decode. (Without renditions this is validate, which must read all
-    // the data.)
+    // else the DCT-scaled decode. (The proof must read all the data, so it takes none of
+    // these.)
     let fits =
         |divisor: u32| want_w <= width.div_ceil(divisor) && want_h <= height.div_ceil(divisor);
-    let reduced = if renditions.is_empty() {
-        None
-    } else if fits(16) {
-        jpeg_reduced::decode(bytes, Reduction::Eighth)
-    } else if fits(8) {
-        jpeg_reduced::decode(bytes, Reduction::Quarter)
-            .or_else(|| jpeg_reduced::decode(bytes, Reduction::Eighth))
-    } else if fits(4) {
-        jpeg_reduced::decode(bytes, Reduction::Half)
-    } else {
-        None
+    let reduced = match purpose {
+        DecodeFor::Proof => None,
+        DecodeFor::Renditions(_) if fits(16) => jpeg_reduced::decode(bytes, Reduction::Eighth),
+        DecodeFor::Renditions(_) if fits(8) => jpeg_reduced::decode(bytes, Reduction::Quarter)
+            .or_else(|| jpeg_reduced::decode(bytes, Reduction::Eighth)),
+        DecodeFor::Renditions(_) if fits(4) => jpeg_reduced::decode(bytes, Reduction::Half),
+        DecodeFor::Renditions(_) => None,
     };
     if let Some(pixels) = reduced {
         return Ok(Decoded {
@@ -446,7 +452,7 @@ fn metadata(decoder: &mut impl ImageDecoder) -> (Orientation, Option<Vec<u8>>) {
 /// A still WebP goes through libwebp, scaled while it decodes by the largest whole factor
 /// that leaves every rendition twice the pixels it needs (the Lanczos pass does the rest); an animation's first frame goes through the image crate. The
 /// container's metadata comes from the image crate's parser, which reads only chunk headers.
-fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
+fn decode_webp(bytes: &[u8], purpose: DecodeFor<'_>, limits: &InputLimits) -> Result<Decoded> {
     let corrupt =
         |reason: String| PipelineError::InvalidImage(format!("WebP data is corrupt: {reason}"));
     let header = libwebp::features(bytes).map_err(corrupt)?;
@@ -466,7 +472,7 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
         .into_decoder()
         .map_err(|e| corrupt(e.to_string()))?;
     let (orientation, icc) = metadata(&mut container);
-    let shrink = area_shrink(header.width, header.height, orientation, renditions);
+    let shrink = area_shrink(header.width, header.height, orientation, purpose);
     let rgb = libwebp::decode(
         bytes,
         &header,
@@ -484,9 +490,9 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
 /// A HEIC/HEIF's primary image, decoded in full (HEVC has no reduced-size decode) and
 /// shrunk while it is copied out by the largest whole factor that leaves every rendition
 /// twice the pixels it needs, as WebP is. libheif has already turned it upright.
-fn decode_heif(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
+fn decode_heif(bytes: &[u8], purpose: DecodeFor<'_>, limits: &InputLimits) -> Result<Decoded> {
     let decoded = libheif::decode(bytes, limits.max_pixels, |width, height| {
-        area_shrink(width, height, Orientation::NoTransforms, renditions)
+        area_shrink(width, height, Orientation::NoTransforms, purpose)
     })
     .map_err(|failure| match failure {
         libheif::HeifFailure::Corrupt(reason) => {
@@ -600,14 +606,18 @@ fn stored_box(rendition: &Rendition, orientation: Orientation) -> (u32, u32) {
     }
 }
 
-/// The decoded size every rendition can be made from: the largest of their needs (1×1 with
-/// no renditions, as validate decodes).
+/// The decoded size `purpose` needs: the largest of the renditions' needs (1×1 for the
+/// proof, which decodes as small as it can).
 fn size_needed(
     width: u32,
     height: u32,
     orientation: Orientation,
-    renditions: &[Rendition],
+    purpose: DecodeFor<'_>,
 ) -> (u32, u32) {
+    let renditions = match purpose {
+        DecodeFor::Proof => return (1, 1),
+        DecodeFor::Renditions(renditions) => renditions,
+    };
     renditions
         .iter()
         .map(|rendition| source_size_needed(width, height, orientation, rendition))
@@ -618,8 +628,8 @@ fn size_needed(
 /// may reduce the image: the largest that leaves every rendition twice the pixels it needs.
 /// A box filter alone blurs and aliases fine texture; leaving the Lanczos pass at least a
 /// halving keeps it, for little extra work.
-fn area_shrink(width: u32, height: u32, orientation: Orientation, renditions: &[Rendition]) -> u32 {
-    let (want_w, want_h) = size_needed(width, height, orientation, renditions);
+fn area_shrink(width: u32, height: u32, orientation: Orientation, purpose: DecodeFor<'_>) -> u32 {
+    let (want_w, want_h) = size_needed(width, height, orientation, purpose);
     (width / (2 * want_w)).min(height / (2 * want_h)).max(1)
 }
 
@@ -645,14 +655,19 @@ fn source_size_needed(
 }
 
 /// Makes every rendition of an inspected original from one decode: resized, upright,
-/// converted to sRGB, with no metadata.
+/// converted to sRGB, with no metadata. With no renditions there is nothing to size the
+/// decode by: it makes nothing, but still decodes as [`prove_decodes`] does.
 pub fn make_thumbnails(
     bytes: &[u8],
     inspection: &Inspection,
     renditions: &[Rendition],
     limits: &InputLimits,
 ) -> Result<Vec<Thumbnail>> {
-    let decoded = decode(bytes, inspection, renditions, limits)?;
+    let purpose = match renditions {
+        [] => DecodeFor::Proof,
+        renditions => DecodeFor::Renditions(renditions),
+    };
+    let decoded = decode(bytes, inspection, purpose, limits)?;
     let to_srgb = match &decoded.pixels {
         Pixels::Rgb(_) | Pixels::YCbCr(_) => decoded.icc.as_deref().and_then(srgb_transform),
         Pixels::Gray(_) => None,
@@ -1486,7 +1501,7 @@ mod tests {
         let decoded = decode(
             &plain,
             &inspection,
-            &["64x64".parse().expect("spec")],
+            DecodeFor::Renditions(&["64x64".parse().expect("spec")]),
             &limits,
         )
         .expect("decodes");
@@ -1500,11 +1515,11 @@ mod tests {
             red_corner(&webp_with_orientation(&base, 3)),
             (64, 32, "right")
         );
-        // Without renditions (validate) every byte is still decoded, at the smallest size.
+        // The proof (validate) still decodes every byte, at the smallest size.
         let mut truncated = plain.clone();
         truncated.truncate(plain.len() - 40);
         assert!(matches!(
-            decode(&truncated, &inspection, &[], &limits),
+            decode(&truncated, &inspection, DecodeFor::Proof, &limits),
             Err(PipelineError::InvalidImage(_))
         ));
     }
@@ -1666,7 +1681,7 @@ mod tests {
         let decoded = decode(
             &bytes,
             &inspection,
-            &["64x64".parse().expect("spec")],
+            DecodeFor::Renditions(&["64x64".parse().expect("spec")]),
             &limits,
         )
         .expect("decodes");
@@ -1705,7 +1720,8 @@ mod tests {
         let inspection = inspect(&bytes, &limits).expect("valid");
         let mut truncated = bytes.clone();
         truncated.truncate(bytes.len() / 2);
-        let error = decode(&truncated, &inspection, &[], &limits).expect_err("truncated");
+        let error =
+            decode(&truncated, &inspection, DecodeFor::Proof, &limits).expect_err("truncated");
         assert_eq!(error.error_name(), "Photo.InvalidImage");
         let mut garbled = bytes.clone();
         let end = garbled.len();
@@ -1732,7 +1748,8 @@ mod tests {
         };
         let error = inspect(&bytes, &small).expect_err("over the limit");
         assert!(error.to_string().contains("600×400"), "{error}");
-        let error = decode(&bytes, &inspection, &[], &small).expect_err("over the limit");
+        let error =
+            decode(&bytes, &inspection, DecodeFor::Proof, &small).expect_err("over the limit");
         assert_eq!(error.error_name(), "Photo.InvalidImage");
     }
 }
