@@ -9,9 +9,13 @@
 //! [`make_thumbnails`] makes every rendition from one decode. This is the only crate of the
 //! workspace that links C (libwebp, mozjpeg, libheif with libde265).
 
+mod format;
 mod jpeg_reduced;
 mod libheif;
 mod libwebp;
+mod pixels;
+#[cfg(test)]
+mod test_support;
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,89 +27,11 @@ use photopipe::format::ImageFormat;
 use photopipe::settings::{FitMode, InputLimits, OutputFormat, Rendition};
 use photopipe::{PipelineError, Result};
 
+pub use crate::format::{SNIFF_LEN, sniff};
+pub use crate::pixels::{Decoded, Pixels, YCbCrPlanes};
+
+use crate::format::{codec, next_segment};
 use crate::jpeg_reduced::Reduction;
-
-/// The image crate's decoder for the formats it decodes for us.
-fn codec(format: ImageFormat) -> Option<image::ImageFormat> {
-    match format {
-        ImageFormat::Jpeg => Some(image::ImageFormat::Jpeg),
-        ImageFormat::Png => Some(image::ImageFormat::Png),
-        ImageFormat::Webp => Some(image::ImageFormat::WebP),
-        ImageFormat::Gif => Some(image::ImageFormat::Gif),
-        ImageFormat::Heif => None,
-    }
-}
-
-/// How many leading bytes [`sniff`] needs at most.
-pub const SNIFF_LEN: usize = 32;
-
-/// Recognises the format from the first bytes; the file name plays no part.
-pub fn sniff(head: &[u8]) -> Result<ImageFormat> {
-    if head.is_empty() {
-        return Err(PipelineError::InvalidImage("empty file".into()));
-    }
-    let starts = |magic: &[u8]| head.starts_with(magic);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        return Ok(ImageFormat::Jpeg);
-    }
-    if starts(b"\x89PNG\r\n\x1a\n") {
-        return Ok(ImageFormat::Png);
-    }
-    if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
-        return Ok(ImageFormat::Webp);
-    }
-    if starts(b"GIF87a") || starts(b"GIF89a") {
-        return Ok(ImageFormat::Gif);
-    }
-    if head.get(4..8) == Some(b"ftyp")
-        && let Some(format) = sniff_ftyp(head)?
-    {
-        return Ok(format);
-    }
-    if starts(b"II*\0") || starts(b"MM\0*") {
-        return Err(PipelineError::UnsupportedFormat(
-            "TIFF images are not supported; convert to JPEG or PNG".into(),
-        ));
-    }
-    if starts(b"BM") && head.len() >= 14 {
-        return Err(PipelineError::UnsupportedFormat(
-            "BMP images are not supported; convert to PNG".into(),
-        ));
-    }
-    let shown = &head[..head.len().min(8)];
-    Err(PipelineError::InvalidImage(format!(
-        "not a JPEG, PNG, WebP, GIF or HEIC image (first bytes {})",
-        hex::encode(shown)
-    )))
-}
-
-/// An ISO-BMFF file by its `ftyp` brands: HEVC-coded HEIF is ours, AVIF is recognised and
-/// refused (no AV1 decoder is built), anything else (MP4, QuickTime…) is not an image.
-/// `mif1`/`msf1` only say "HEIF", so the compatible brands that follow decide.
-fn sniff_ftyp(head: &[u8]) -> Result<Option<ImageFormat>> {
-    const HEVC: [&[u8; 4]; 6] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"];
-    const AV1: [&[u8; 4]; 2] = [b"avif", b"avis"];
-    let box_len = head.get(..4).map_or(0, |len| {
-        u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize
-    });
-    let brands: Vec<&[u8]> = std::iter::once(8..12)
-        .chain(
-            (16..box_len.min(head.len()))
-                .step_by(4)
-                .map(|at| at..at + 4),
-        )
-        .filter_map(|range| head.get(range))
-        .collect();
-    let has = |set: &[&[u8; 4]]| brands.iter().any(|brand| set.iter().any(|b| b == brand));
-    let major = brands.first().copied().unwrap_or_default();
-    if AV1.iter().any(|b| *b == major) || (!has(&HEVC) && has(&AV1)) {
-        return Err(PipelineError::UnsupportedFormat(
-            "AVIF images are not supported; convert to JPEG or WebP".into(),
-        ));
-    }
-    let heif = HEVC.iter().any(|b| *b == major) || matches!(major, b"mif1" | b"msf1");
-    Ok(heif.then_some(ImageFormat::Heif))
-}
 
 /// What the header says, checked against the limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +112,7 @@ fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
             // Walk the marker segments to the first start-of-frame.
             let mut at = 2;
             loop {
-                let (marker, segment, next) = jpeg_reduced::next_segment(bytes, at)?;
+                let (marker, segment, next) = next_segment(bytes, at)?;
                 let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
                 if sof {
                     let be16 = |i: usize| {
@@ -213,49 +139,6 @@ fn megapixels(pixels: u64) -> String {
     } else {
         format!("{mp:.1}")
     }
-}
-
-/// A decoded image in the pixel layouts the resizer takes, with the orientation its
-/// metadata asks for (not yet applied).
-#[derive(Debug)]
-pub struct Decoded {
-    pub pixels: Pixels,
-    pub orientation: Orientation,
-    /// The embedded ICC profile, if any.
-    pub icc: Option<Vec<u8>>,
-}
-
-/// 8-bit pixels: grey stays grey, everything else becomes RGB (alpha over white), except
-/// that a reduced JPEG decode keeps its YCbCr planes at their own resolutions.
-#[derive(Debug)]
-pub enum Pixels {
-    Gray(GrayImage),
-    Rgb(RgbImage),
-    YCbCr(YCbCrPlanes),
-}
-
-impl Pixels {
-    fn dimensions(&self) -> (u32, u32) {
-        match self {
-            Self::Gray(image) => image.dimensions(),
-            Self::Rgb(image) => image.dimensions(),
-            Self::YCbCr(planes) => planes.luma.dimensions(),
-        }
-    }
-}
-
-/// JFIF's luma and chroma planes, the chroma ones at their own (subsampled) resolution.
-/// Resized plane by plane, so the chroma is upsampled by the same Lanczos pass that makes
-/// the rendition and converted to RGB only at the rendition's size, where there are fewest
-/// pixels to convert.
-#[derive(Debug)]
-pub struct YCbCrPlanes {
-    pub luma: GrayImage,
-    pub cb: GrayImage,
-    pub cr: GrayImage,
-    /// A chroma plane's size over the luma plane's, across and down (e.g. ½ for 4:2:0):
-    /// chroma sample `i` covers luma samples `i / scale ..(i + 1) / scale`.
-    pub chroma_scale: (f64, f64),
 }
 
 /// Proves that an inspected original decodes: the smallest decode its format allows, which
@@ -868,92 +751,11 @@ fn resize_plane(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// One rendition of an original.
-    fn one(
-        bytes: &[u8],
-        inspection: &Inspection,
-        rendition: &Rendition,
-        limits: &InputLimits,
-    ) -> Result<Thumbnail> {
-        make_thumbnails(bytes, inspection, std::slice::from_ref(rendition), limits)
-            .map(|mut all| all.remove(0))
-    }
+    use crate::test_support::{
+        centre_of, encode_jpeg, encode_png, near, one, red_corner, red_left_blue_right,
+        webp_with_orientation, with_orientation,
+    };
     use image::{ImageEncoder, Rgb};
-
-    fn encode_png(image: &DynamicImage) -> Vec<u8> {
-        let mut out = Vec::new();
-        image
-            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-            .expect("png encodes");
-        out
-    }
-
-    fn encode_jpeg(image: &RgbImage) -> Vec<u8> {
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(
-                image.as_raw(),
-                image.width(),
-                image.height(),
-                image::ExtendedColorType::Rgb8,
-            )
-            .expect("jpeg encodes");
-        out
-    }
-
-    /// A landscape whose left half is red and right half blue: where red ends up tells
-    /// which way a thumbnail was turned.
-    fn red_left_blue_right(width: u32, height: u32) -> RgbImage {
-        RgbImage::from_fn(width, height, |x, _| {
-            if x < width / 2 {
-                Rgb([255, 0, 0])
-            } else {
-                Rgb([0, 0, 255])
-            }
-        })
-    }
-
-    /// A JPEG with an APP1 Exif segment holding only an orientation tag.
-    fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-        let mut tiff = Vec::new();
-        tiff.extend_from_slice(b"MM\0*\0\0\0\x08"); // big-endian, IFD0 at 8
-        tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
-        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
-        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-        tiff.extend_from_slice(&1u32.to_be_bytes()); // count
-        tiff.extend_from_slice(&orientation.to_be_bytes());
-        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // value padding, next IFD = 0
-        let mut segment = b"Exif\0\0".to_vec();
-        segment.extend_from_slice(&tiff);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&segment);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
-
-    #[test]
-    fn sniffs_by_content_not_name() {
-        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(ImageFormat::Jpeg));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Ok(ImageFormat::Png));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(ImageFormat::Webp));
-        assert_eq!(sniff(b"GIF89a.."), Ok(ImageFormat::Gif));
-        assert_eq!(
-            sniff(b""),
-            Err(PipelineError::InvalidImage("empty file".into()))
-        );
-        let text = sniff(b"hello, I am a text file").expect_err("text is rejected");
-        assert_eq!(
-            text,
-            PipelineError::InvalidImage(
-                "not a JPEG, PNG, WebP, GIF or HEIC image (first bytes 68656c6c6f2c2049)".into()
-            )
-        );
-        let tiff = sniff(b"II*\0\x08\0\0\0").expect_err("tiff is rejected");
-        assert_eq!(tiff.error_name(), "Photo.UnsupportedFormat");
-    }
 
     #[test]
     fn rejects_a_decompression_bomb_from_its_header() {
@@ -1286,7 +1088,7 @@ mod tests {
             let thumb =
                 one(png, &inspection, &spec.parse().expect("spec"), &limits).expect("thumb");
             let (mut at, mut frame, mut scans) = (2, None, Vec::new());
-            while let Some((marker, segment, next)) = jpeg_reduced::next_segment(&thumb.bytes, at) {
+            while let Some((marker, segment, next)) = next_segment(&thumb.bytes, at) {
                 match marker {
                     0xC0..=0xCF if marker != 0xC4 => frame = Some((marker, segment[7])),
                     0xDA => scans.push(segment[0]),
@@ -1299,27 +1101,6 @@ mod tests {
             assert_eq!(frame, Some((0xC0, luma_sampling)), "{spec}");
             assert_eq!(scans, [3], "{spec}");
         }
-    }
-
-    /// The colour of the thumbnail's centre, for one rendition of `bytes`.
-    fn centre_of(bytes: &[u8]) -> [u8; 3] {
-        let limits = InputLimits::default();
-        let inspection = inspect(bytes, &limits).expect("valid");
-        let thumb = one(
-            bytes,
-            &inspection,
-            &"64x64:png".parse().expect("spec"),
-            &limits,
-        )
-        .expect("thumb");
-        let image = image::load_from_memory(&thumb.bytes)
-            .expect("decodes")
-            .to_rgb8();
-        image.get_pixel(image.width() / 2, image.height() / 2).0
-    }
-
-    fn near(actual: [u8; 3], expected: [u8; 3]) -> bool {
-        actual.iter().zip(expected).all(|(a, e)| a.abs_diff(e) <= 3)
     }
 
     #[test]
@@ -1338,32 +1119,6 @@ mod tests {
             "{:?}",
             centre_of(&gif)
         );
-    }
-
-    /// Which way up a 64×32 thumbnail of the red-left, blue-right 200×100 image came out:
-    /// the corner red is in.
-    fn red_corner(bytes: &[u8]) -> (u32, u32, &'static str) {
-        let limits = InputLimits::default();
-        let inspection = inspect(bytes, &limits).expect("valid");
-        let rendition = Rendition {
-            width: 64,
-            height: 64,
-            format: OutputFormat::Png,
-            ..Rendition::default()
-        };
-        let thumb = one(bytes, &inspection, &rendition, &limits).expect("thumbnail");
-        let image = image::load_from_memory(&thumb.bytes)
-            .expect("decodes")
-            .to_rgb8();
-        let (w, h) = (image.width() - 1, image.height() - 1);
-        let red = |x: u32, y: u32| image.get_pixel(x, y)[0] > 128;
-        let side = match () {
-            _ if red(0, h / 2) && !red(w, h / 2) => "left",
-            _ if red(w, h / 2) && !red(0, h / 2) => "right",
-            _ if red(w / 2, 0) && !red(w / 2, h) => "top",
-            _ => "bottom",
-        };
-        (image.width(), image.height(), side)
     }
 
     /// An XMP packet around one `rdf:Description` whose attributes and body are given.
@@ -1468,26 +1223,6 @@ mod tests {
             "{:?}",
             centre_of(&webp)
         );
-    }
-
-    /// A lossy WebP of `image` in the extended format, with an EXIF chunk holding
-    /// `orientation`.
-    fn webp_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
-        let simple = libwebp::encode_lossy(image, 90).expect("encodes");
-        let tiff = &with_orientation(&encode_jpeg(image), orientation)[12..12 + 26];
-        let mut body = b"WEBPVP8X".to_vec();
-        body.extend_from_slice(&10u32.to_le_bytes());
-        body.extend_from_slice(&[0x08, 0, 0, 0]); // flags: EXIF present
-        body.extend_from_slice(&(image.width() - 1).to_le_bytes()[..3]);
-        body.extend_from_slice(&(image.height() - 1).to_le_bytes()[..3]);
-        body.extend_from_slice(&simple[12..]); // the VP8 chunk
-        body.extend_from_slice(b"EXIF");
-        body.extend_from_slice(&(tiff.len() as u32).to_le_bytes());
-        body.extend_from_slice(tiff);
-        let mut webp = b"RIFF".to_vec();
-        webp.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        webp.extend_from_slice(&body);
-        webp
     }
 
     #[test]
@@ -1614,35 +1349,6 @@ mod tests {
             .iter()
             .zip(expected)
             .all(|(&a, e)| a.abs_diff(e) <= tolerance)
-    }
-
-    #[test]
-    fn heif_is_told_apart_from_avif_and_other_iso_media_by_its_brands() {
-        let ftyp = |brands: &[&[u8; 4]]| {
-            let mut head = ((16 + 4 * (brands.len() - 1)) as u32)
-                .to_be_bytes()
-                .to_vec();
-            head.extend_from_slice(b"ftyp");
-            head.extend_from_slice(brands[0]);
-            head.extend_from_slice(&[0, 0, 0, 0]);
-            for brand in &brands[1..] {
-                head.extend_from_slice(*brand);
-            }
-            sniff(&head)
-        };
-        assert_eq!(ftyp(&[b"heic", b"mif1", b"heic"]), Ok(ImageFormat::Heif));
-        assert_eq!(ftyp(&[b"mif1", b"mif1", b"heic"]), Ok(ImageFormat::Heif));
-        assert_eq!(ftyp(&[b"heix", b"mif1"]), Ok(ImageFormat::Heif));
-        for avif in [
-            ftyp(&[b"avif", b"mif1", b"miaf"]),
-            ftyp(&[b"mif1", b"avif", b"miaf"]),
-        ] {
-            let error = avif.expect_err("AVIF is refused");
-            assert_eq!(error.error_name(), "Photo.UnsupportedFormat");
-            assert!(error.to_string().contains("AVIF"), "{error}");
-        }
-        let mp4 = ftyp(&[b"isom", b"iso2", b"mp41"]).expect_err("a video is no image");
-        assert_eq!(mp4.error_name(), "Photo.InvalidImage");
     }
 
     #[test]
