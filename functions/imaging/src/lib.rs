@@ -13,7 +13,10 @@ mod format;
 mod jpeg_reduced;
 mod libheif;
 mod libwebp;
+mod limits;
+mod orientation;
 mod pixels;
+mod plan;
 #[cfg(test)]
 mod test_support;
 
@@ -24,137 +27,24 @@ use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
 use photopipe::format::ImageFormat;
-use photopipe::settings::{FitMode, InputLimits, OutputFormat, Rendition};
+use photopipe::settings::{InputLimits, OutputFormat, Rendition};
 use photopipe::{PipelineError, Result};
 
 pub use crate::format::{SNIFF_LEN, sniff};
+pub use crate::limits::{Inspection, inspect};
 pub use crate::pixels::{Decoded, Pixels, YCbCrPlanes};
+pub use crate::plan::{Plan, fit_inside, plan};
 
-use crate::format::{codec, next_segment};
+use crate::format::codec;
 use crate::jpeg_reduced::Reduction;
-
-/// What the header says, checked against the limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Inspection {
-    pub format: ImageFormat,
-    pub width: u32,
-    pub height: u32,
-}
-
-/// Sniffs the format and reads only the header's dimensions, rejecting decompression bombs
-/// before a single pixel is decoded.
-pub fn inspect(bytes: &[u8], limits: &InputLimits) -> Result<Inspection> {
-    limits.check_size(bytes.len() as u64)?;
-    let format = sniff(&bytes[..bytes.len().min(SNIFF_LEN)])?;
-    let (width, height) = header_dimensions(format, bytes).ok_or_else(|| {
-        PipelineError::InvalidImage(format!(
-            "{} header is truncated or malformed",
-            format.name()
-        ))
-    })?;
-    if width == 0 || height == 0 {
-        return Err(PipelineError::InvalidImage(format!(
-            "{} header claims {width}×{height}",
-            format.name()
-        )));
-    }
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > limits.max_pixels {
-        return Err(PipelineError::InvalidImage(format!(
-            "{} header claims {width}×{height} = {} MP, limit {} MP",
-            format.name(),
-            megapixels(pixels),
-            megapixels(limits.max_pixels)
-        )));
-    }
-    Ok(Inspection {
-        format,
-        width,
-        height,
-    })
-}
-
-/// Reads the dimensions straight from the header bytes, without a decoder: a hostile file
-/// gets no further than this before its claimed size is checked.
-fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
-    let le16 = |at: usize| {
-        Some(u32::from(u16::from_le_bytes(
-            bytes.get(at..at + 2)?.try_into().ok()?,
-        )))
-    };
-    let le24 = |at: usize| {
-        let b = bytes.get(at..at + 3)?;
-        Some(u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
-    };
-    match format {
-        ImageFormat::Png => {
-            (bytes.get(12..16)? == b"IHDR").then_some(())?;
-            let be32 =
-                |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
-            Some((be32(16)?, be32(20)?))
-        }
-        ImageFormat::Gif => Some((le16(6)?, le16(8)?)),
-        ImageFormat::Webp => match bytes.get(12..16)? {
-            b"VP8 " => {
-                (bytes.get(23..26)? == [0x9d, 0x01, 0x2a]).then_some(())?;
-                Some((le16(26)? & 0x3fff, le16(28)? & 0x3fff))
-            }
-            b"VP8L" => {
-                (*bytes.get(20)? == 0x2f).then_some(())?;
-                let bits = u32::from_le_bytes(bytes.get(21..25)?.try_into().ok()?);
-                Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
-            }
-            b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
-            _ => None,
-        },
-        ImageFormat::Heif => libheif::dimensions(bytes).ok(),
-        ImageFormat::Jpeg => {
-            // Walk the marker segments to the first start-of-frame.
-            let mut at = 2;
-            loop {
-                let (marker, segment, next) = next_segment(bytes, at)?;
-                let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
-                if sof {
-                    let be16 = |i: usize| {
-                        Some(u32::from(u16::from_be_bytes([
-                            *segment.get(i)?,
-                            *segment.get(i + 1)?,
-                        ])))
-                    };
-                    return Some((be16(3)?, be16(1)?));
-                }
-                if marker == 0xD9 || marker == 0xDA {
-                    return None;
-                }
-                at = next;
-            }
-        }
-    }
-}
-
-fn megapixels(pixels: u64) -> String {
-    let mp = pixels as f64 / 1e6;
-    if mp >= 10.0 || mp.fract() < 0.05 {
-        format!("{mp:.0}")
-    } else {
-        format!("{mp:.1}")
-    }
-}
+use crate::limits::megapixels;
+use crate::orientation::orientation;
+use crate::plan::{DecodeFor, area_shrink, size_needed, stored_box};
 
 /// Proves that an inspected original decodes: the smallest decode its format allows, which
 /// still reads every byte of image data. What validate asks before accepting a photo.
 pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<()> {
     decode(bytes, inspection, DecodeFor::Proof, limits).map(drop)
-}
-
-/// What an image is decoded for, which decides how small the decode may be.
-#[derive(Debug, Clone, Copy)]
-enum DecodeFor<'a> {
-    /// validate's proof that the image data decodes: the smallest decode the format allows
-    /// that still reads every byte of image data.
-    Proof,
-    /// These renditions: the smallest decode every one of them can still be made from.
-    Renditions(&'a [Rendition]),
 }
 
 /// Decodes the image at the smallest size every rendition can still be made from, where
@@ -182,40 +72,6 @@ fn guarded<T>(format: ImageFormat, work: impl FnOnce() -> Result<T>) -> Result<T
             format.name()
         )))
     })
-}
-
-/// The orientation the metadata asks for: the EXIF tag where there is one, else XMP's
-/// `tiff:Orientation` (what Adobe's tools write, and Pillow and exiftool read). The
-/// thumbnail carries no metadata, so whichever the original declares must be baked in.
-fn orientation(exif: Option<&[u8]>, xmp: Option<&[u8]>) -> Orientation {
-    exif.and_then(Orientation::from_exif_chunk)
-        .or_else(|| xmp.and_then(xmp_orientation))
-        .unwrap_or(Orientation::NoTransforms)
-}
-
-/// `tiff:Orientation="6"` (attribute) or `<tiff:Orientation>6</tiff:Orientation>` (element).
-fn xmp_orientation(xmp: &[u8]) -> Option<Orientation> {
-    const TAG: &[u8] = b"tiff:Orientation";
-    let at = xmp.windows(TAG.len()).position(|window| window == TAG)? + TAG.len();
-    let rest = xmp.get(at..)?;
-    let value = rest
-        .iter()
-        .take(8)
-        .find(|&&byte| !matches!(byte, b'=' | b'"' | b'\'' | b'>' | b' '))?;
-    if !value.is_ascii_digit() {
-        return None;
-    }
-    Orientation::from_exif(value - b'0')
-}
-
-fn swaps_axes(orientation: Orientation) -> bool {
-    matches!(
-        orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
-    )
 }
 
 fn decode_jpeg(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Decoded> {
@@ -423,118 +279,6 @@ pub struct Thumbnail {
     pub bytes: Vec<u8>,
     pub width: u32,
     pub height: u32,
-}
-
-/// The largest size at most `box_w`×`box_h` with the aspect ratio of `width`×`height`,
-/// never larger than the image itself.
-pub fn fit_inside(width: u32, height: u32, box_w: u32, box_h: u32) -> (u32, u32) {
-    plan(width, height, box_w, box_h, FitMode::Fit, false).size
-}
-
-/// What a rendition takes from a `width`×`height` image (a crop, in source pixels) and the
-/// size it scales that to.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Plan {
-    /// Left, top, width, height.
-    pub crop: (f64, f64, f64, f64),
-    pub size: (u32, u32),
-}
-
-/// Plans a rendition in the image's own frame (`box_*` already turned with the image).
-pub fn plan(width: u32, height: u32, box_w: u32, box_h: u32, mode: FitMode, upscale: bool) -> Plan {
-    let (w, h, bw, bh) = (
-        f64::from(width),
-        f64::from(height),
-        f64::from(box_w),
-        f64::from(box_h),
-    );
-    let round = |v: f64| (v.round() as u32).max(1);
-    match mode {
-        FitMode::Fit => {
-            let scale = f64::min(bw / w, bh / h);
-            let size = if scale >= 1.0 && !upscale {
-                (width, height)
-            } else {
-                (round(w * scale).min(box_w), round(h * scale).min(box_h))
-            };
-            Plan {
-                crop: (0.0, 0.0, w, h),
-                size,
-            }
-        }
-        FitMode::Fill => {
-            // The largest centred region with the box's aspect ratio.
-            let (crop_w, crop_h) = if w * bh > h * bw {
-                (h * bw / bh, h)
-            } else {
-                (w, w * bh / bw)
-            };
-            let crop = ((w - crop_w) / 2.0, (h - crop_h) / 2.0, crop_w, crop_h);
-            let size = if crop_w >= bw || upscale {
-                (box_w, box_h)
-            } else {
-                (round(crop_w).min(box_w), round(crop_h).min(box_h))
-            };
-            Plan { crop, size }
-        }
-    }
-}
-
-/// The box of a rendition in the stored (not yet upright) frame of the image.
-fn stored_box(rendition: &Rendition, orientation: Orientation) -> (u32, u32) {
-    if swaps_axes(orientation) {
-        (rendition.height, rendition.width)
-    } else {
-        (rendition.width, rendition.height)
-    }
-}
-
-/// The decoded size `purpose` needs: the largest of the renditions' needs (1×1 for the
-/// proof, which decodes as small as it can).
-fn size_needed(
-    width: u32,
-    height: u32,
-    orientation: Orientation,
-    purpose: DecodeFor<'_>,
-) -> (u32, u32) {
-    let renditions = match purpose {
-        DecodeFor::Proof => return (1, 1),
-        DecodeFor::Renditions(renditions) => renditions,
-    };
-    renditions
-        .iter()
-        .map(|rendition| source_size_needed(width, height, orientation, rendition))
-        .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)))
-}
-
-/// The whole factor by which an area-averaging shrink (libwebp's scaler, the HEIC copy-out)
-/// may reduce the image: the largest that leaves every rendition twice the pixels it needs.
-/// A box filter alone blurs and aliases fine texture; leaving the Lanczos pass at least a
-/// halving keeps it, for little extra work.
-fn area_shrink(width: u32, height: u32, orientation: Orientation, purpose: DecodeFor<'_>) -> u32 {
-    let (want_w, want_h) = size_needed(width, height, orientation, purpose);
-    (width / (2 * want_w)).min(height / (2 * want_h)).max(1)
-}
-
-/// How large the whole (stored) image must be decoded for `rendition` to lose nothing.
-fn source_size_needed(
-    width: u32,
-    height: u32,
-    orientation: Orientation,
-    rendition: &Rendition,
-) -> (u32, u32) {
-    let (box_w, box_h) = stored_box(rendition, orientation);
-    let plan = plan(
-        width,
-        height,
-        box_w,
-        box_h,
-        rendition.mode,
-        rendition.upscale,
-    );
-    let scale = f64::from(plan.size.0) / plan.crop.2;
-    let needed = |v: u32| (f64::from(v) * scale).ceil() as u32;
-    (needed(width), needed(height))
 }
 
 /// Makes every rendition of an inspected original from one decode: resized, upright,
@@ -751,62 +495,12 @@ fn resize_plane(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::next_segment;
     use crate::test_support::{
         centre_of, encode_jpeg, encode_png, near, one, red_corner, red_left_blue_right,
         webp_with_orientation, with_orientation,
     };
     use image::{ImageEncoder, Rgb};
-
-    #[test]
-    fn rejects_a_decompression_bomb_from_its_header() {
-        // A valid 30000×30000 PNG header followed by nothing: rejected before decoding.
-        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-        png.extend_from_slice(&30000u32.to_be_bytes());
-        png.extend_from_slice(&30000u32.to_be_bytes());
-        png.extend_from_slice(&[8, 2, 0, 0, 0]);
-        let crc = crc32(&png[12..]);
-        png.extend_from_slice(&crc.to_be_bytes());
-        let err = inspect(&png, &InputLimits::default()).expect_err("bomb rejected");
-        assert_eq!(
-            err,
-            PipelineError::InvalidImage(
-                "PNG header claims 30000×30000 = 900 MP, limit 100 MP".into()
-            )
-        );
-    }
-
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &byte in bytes {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    #[test]
-    fn rejects_empty_and_oversized_files() {
-        let limits = InputLimits {
-            max_bytes: 10,
-            max_pixels: 100,
-        };
-        assert_eq!(
-            inspect(&[], &limits),
-            Err(PipelineError::InvalidImage("empty file".into()))
-        );
-        assert_eq!(
-            inspect(&[0xFF; 11], &limits),
-            Err(PipelineError::InvalidImage(
-                "file is 11 bytes, limit 10 bytes".into()
-            ))
-        );
-    }
 
     #[test]
     fn truncated_jpeg_is_invalid_not_a_panic() {
@@ -822,59 +516,6 @@ mod tests {
         let garbage = [0xFF, 0xD8, 0xFF, 0xC0, 0, 0, 1, 2, 3];
         let err = inspect(&garbage, &limits).expect_err("garbage rejected");
         assert_eq!(err.error_name(), "Photo.InvalidImage");
-    }
-
-    #[test]
-    fn fit_never_upscales_and_keeps_aspect() {
-        assert_eq!(fit_inside(4000, 3000, 256, 256), (256, 192));
-        assert_eq!(fit_inside(3000, 4000, 256, 256), (192, 256));
-        assert_eq!(fit_inside(100, 50, 256, 256), (100, 50));
-        assert_eq!(fit_inside(10000, 10, 256, 256), (256, 1));
-    }
-
-    #[test]
-    fn jpeg_orientations_come_out_upright() {
-        let base = red_left_blue_right(200, 100);
-        let jpeg = encode_jpeg(&base);
-        let limits = InputLimits::default();
-        let settings = Rendition {
-            width: 64,
-            height: 64,
-            quality: 90,
-            ..Rendition::default()
-        };
-        for orientation in 1..=8u16 {
-            let tagged = with_orientation(&jpeg, orientation);
-            let inspection = inspect(&tagged, &limits).expect("valid");
-            let thumb = one(&tagged, &inspection, &settings, &limits).expect("thumbnail");
-            let image = image::load_from_memory(&thumb.bytes)
-                .expect("decodes")
-                .to_rgb8();
-            assert_eq!((image.width(), image.height()), (thumb.width, thumb.height));
-            let expected = match orientation {
-                1..=4 => (64, 32),
-                _ => (32, 64),
-            };
-            assert_eq!(
-                expected,
-                (thumb.width, thumb.height),
-                "orientation {orientation}"
-            );
-            // Where does red end up once upright? Orientation n maps the stored left edge to:
-            let red_at =
-                |x: u32, y: u32| image.get_pixel(x, y)[0] > 128 && image.get_pixel(x, y)[2] < 128;
-            let (w, h) = (image.width() - 1, image.height() - 1);
-            let red_corner = match orientation {
-                1 | 4 => (0, h / 2), // left
-                2 | 3 => (w, h / 2), // right
-                5 | 6 => (w / 2, 0), // top: 6 rotates 90° clockwise, stored left goes to top
-                _ => (w / 2, h),     // 7, 8: bottom
-            };
-            assert!(
-                red_at(red_corner.0, red_corner.1),
-                "orientation {orientation}: red not at {red_corner:?}"
-            );
-        }
     }
 
     #[test]
@@ -920,29 +561,6 @@ mod tests {
     }
 
     #[test]
-    fn reads_dimensions_from_every_header() {
-        let limits = InputLimits::default();
-        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(123, 45, Rgb([1, 2, 3])));
-        for format in [
-            image::ImageFormat::Png,
-            image::ImageFormat::Gif,
-            image::ImageFormat::Jpeg,
-            image::ImageFormat::WebP,
-        ] {
-            let mut bytes = Vec::new();
-            image
-                .write_to(&mut Cursor::new(&mut bytes), format)
-                .expect("encodes");
-            let inspection = inspect(&bytes, &limits).expect("valid");
-            assert_eq!(
-                (inspection.width, inspection.height),
-                (123, 45),
-                "{format:?}"
-            );
-        }
-    }
-
-    #[test]
     fn adobe_cmyk_keeps_its_colours() {
         // Pillow's sample: a red square top left on black, with red lettering.
         let jpeg = include_bytes!("../../../samples/photos/cmyk.jpg");
@@ -962,18 +580,6 @@ mod tests {
             r < 40 && g < 40 && b < 40,
             "background should be black, is {r},{g},{b}"
         );
-    }
-
-    #[test]
-    fn plans_fit_and_fill_without_upscaling_unless_asked() {
-        let fill = plan(400, 200, 100, 100, FitMode::Fill, false);
-        assert_eq!(fill.crop, (100.0, 0.0, 200.0, 200.0));
-        assert_eq!(fill.size, (100, 100));
-        // Smaller than the box: cropped to its aspect ratio, not enlarged.
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fill, false).size, (30, 30));
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fill, true).size, (100, 100));
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fit, false).size, (60, 30));
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fit, true).size, (100, 50));
     }
 
     #[test]
@@ -1119,66 +725,6 @@ mod tests {
             "{:?}",
             centre_of(&gif)
         );
-    }
-
-    /// An XMP packet around one `rdf:Description` whose attributes and body are given.
-    fn xmp_packet(attributes: &str, body: &str) -> String {
-        format!(
-            "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\
-             <rdf:Description xmlns:tiff=\"http://ns.adobe.com/tiff/1.0/\" {attributes}>{body}</rdf:Description></rdf:RDF></x:xmpmeta>"
-        )
-    }
-
-    #[test]
-    fn png_and_jpeg_orientation_from_exif_or_xmp() {
-        let base = red_left_blue_right(200, 100);
-        let png_with = |exif: Option<u16>, xmp: Option<&str>| {
-            let mut info = png::Info::with_size(200, 100);
-            info.color_type = png::ColorType::Rgb;
-            info.bit_depth = png::BitDepth::Eight;
-            if let Some(orientation) = exif {
-                // The eXIf chunk holds the TIFF structure without JPEG's "Exif\0\0".
-                let jpeg = with_orientation(&encode_jpeg(&base), orientation);
-                info.exif_metadata = Some(jpeg[12..12 + 26].to_vec().into());
-            }
-            let mut out = Vec::new();
-            let mut encoder = png::Encoder::with_info(&mut out, info).expect("info");
-            if let Some(xmp) = xmp {
-                encoder
-                    .add_itxt_chunk("XML:com.adobe.xmp".into(), xmp_packet(xmp, ""))
-                    .expect("iTXt");
-            }
-            let mut writer = encoder.write_header().expect("header");
-            writer.write_image_data(base.as_raw()).expect("data");
-            writer.finish().expect("finish");
-            out
-        };
-        assert_eq!(red_corner(&png_with(None, None)), (64, 32, "left"));
-        // eXIf orientation 6: turned 90° clockwise, the stored left edge goes to the top.
-        assert_eq!(red_corner(&png_with(Some(6), None)), (32, 64, "top"));
-        // XMP alone (attribute form), as Adobe's tools write it: 3 is a half turn.
-        let half_turn = "tiff:Orientation=\"3\"";
-        assert_eq!(
-            red_corner(&png_with(None, Some(half_turn))),
-            (64, 32, "right")
-        );
-        // Where both are present, EXIF wins.
-        assert_eq!(
-            red_corner(&png_with(Some(8), Some(half_turn))),
-            (32, 64, "bottom")
-        );
-
-        // A JPEG with only an XMP APP1 segment, element form.
-        let jpeg = encode_jpeg(&base);
-        let mut segment = b"http://ns.adobe.com/xap/1.0/\0".to_vec();
-        segment
-            .extend_from_slice(xmp_packet("", "<tiff:Orientation>6</tiff:Orientation>").as_bytes());
-        let mut tagged = jpeg[..2].to_vec();
-        tagged.extend_from_slice(&[0xFF, 0xE1]);
-        tagged.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
-        tagged.extend_from_slice(&segment);
-        tagged.extend_from_slice(&jpeg[2..]);
-        assert_eq!(red_corner(&tagged), (32, 64, "top"));
     }
 
     #[test]
