@@ -26,7 +26,8 @@
 
 use image::GrayImage;
 
-use crate::{Pixels, YCbCrPlanes};
+use crate::format::next_segment;
+use crate::pixels::{Pixels, YCbCrPlanes};
 
 /// One image component as the frame header describes it.
 #[derive(Debug, Clone)]
@@ -404,25 +405,6 @@ pub fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
         return None; // RGB stored as is, not YCbCr.
     }
     pixels(&components, &quant, width, height)
-}
-
-/// The marker segment at or after `at`: its marker, its payload (empty for a standalone
-/// marker such as RSTn or EOI) and where the next one may start.
-pub(crate) fn next_segment(bytes: &[u8], mut at: usize) -> Option<(u8, &[u8], usize)> {
-    while *bytes.get(at)? != 0xFF {
-        at += 1;
-    }
-    while *bytes.get(at)? == 0xFF {
-        at += 1;
-    }
-    let marker = *bytes.get(at)?;
-    at += 1;
-    if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD9) {
-        return Some((marker, &[], at));
-    }
-    let length = usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
-    let segment = bytes.get(at + 2..at + length)?;
-    Some((marker, segment, at + length))
 }
 
 /// Decodes the DC coefficients of one scan and, in a sequential scan, the AC coefficients

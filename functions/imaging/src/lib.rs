@@ -9,9 +9,16 @@
 //! [`make_thumbnails`] makes every rendition from one decode. This is the only crate of the
 //! workspace that links C (libwebp, mozjpeg, libheif with libde265).
 
-mod heif;
+mod format;
 mod jpeg_reduced;
-mod webp;
+mod libheif;
+mod libwebp;
+mod limits;
+mod orientation;
+mod pixels;
+mod plan;
+#[cfg(test)]
+mod test_support;
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,264 +27,40 @@ use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, RgbImage};
 use photopipe::format::ImageFormat;
-use photopipe::settings::{FitMode, InputLimits, OutputFormat, Rendition};
+use photopipe::settings::{InputLimits, OutputFormat, Rendition};
 use photopipe::{PipelineError, Result};
 
+pub use crate::format::{SNIFF_LEN, sniff};
+pub use crate::limits::{Inspection, inspect};
+pub use crate::pixels::{Decoded, Pixels, YCbCrPlanes};
+pub use crate::plan::{Plan, fit_inside, plan};
+
+use crate::format::codec;
 use crate::jpeg_reduced::Reduction;
-
-/// The image crate's decoder for the formats it decodes for us.
-fn codec(format: ImageFormat) -> Option<image::ImageFormat> {
-    match format {
-        ImageFormat::Jpeg => Some(image::ImageFormat::Jpeg),
-        ImageFormat::Png => Some(image::ImageFormat::Png),
-        ImageFormat::Webp => Some(image::ImageFormat::WebP),
-        ImageFormat::Gif => Some(image::ImageFormat::Gif),
-        ImageFormat::Heif => None,
-    }
-}
-
-/// How many leading bytes [`sniff`] needs at most.
-pub const SNIFF_LEN: usize = 32;
-
-/// Recognises the format from the first bytes; the file name plays no part.
-pub fn sniff(head: &[u8]) -> Result<ImageFormat> {
-    if head.is_empty() {
-        return Err(PipelineError::InvalidImage("empty file".into()));
-    }
-    let starts = |magic: &[u8]| head.starts_with(magic);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        return Ok(ImageFormat::Jpeg);
-    }
-    if starts(b"\x89PNG\r\n\x1a\n") {
-        return Ok(ImageFormat::Png);
-    }
-    if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
-        return Ok(ImageFormat::Webp);
-    }
-    if starts(b"GIF87a") || starts(b"GIF89a") {
-        return Ok(ImageFormat::Gif);
-    }
-    if head.get(4..8) == Some(b"ftyp")
-        && let Some(format) = sniff_ftyp(head)?
-    {
-        return Ok(format);
-    }
-    if starts(b"II*\0") || starts(b"MM\0*") {
-        return Err(PipelineError::UnsupportedFormat(
-            "TIFF images are not supported; convert to JPEG or PNG".into(),
-        ));
-    }
-    if starts(b"BM") && head.len() >= 14 {
-        return Err(PipelineError::UnsupportedFormat(
-            "BMP images are not supported; convert to PNG".into(),
-        ));
-    }
-    let shown = &head[..head.len().min(8)];
-    Err(PipelineError::InvalidImage(format!(
-        "not a JPEG, PNG, WebP, GIF or HEIC image (first bytes {})",
-        hex::encode(shown)
-    )))
-}
-
-/// An ISO-BMFF file by its `ftyp` brands: HEVC-coded HEIF is ours, AVIF is recognised and
-/// refused (no AV1 decoder is built), anything else (MP4, QuickTime…) is not an image.
-/// `mif1`/`msf1` only say "HEIF", so the compatible brands that follow decide.
-fn sniff_ftyp(head: &[u8]) -> Result<Option<ImageFormat>> {
-    const HEVC: [&[u8; 4]; 6] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"];
-    const AV1: [&[u8; 4]; 2] = [b"avif", b"avis"];
-    let box_len = head.get(..4).map_or(0, |len| {
-        u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize
-    });
-    let brands: Vec<&[u8]> = std::iter::once(8..12)
-        .chain(
-            (16..box_len.min(head.len()))
-                .step_by(4)
-                .map(|at| at..at + 4),
-        )
-        .filter_map(|range| head.get(range))
-        .collect();
-    let has = |set: &[&[u8; 4]]| brands.iter().any(|brand| set.iter().any(|b| b == brand));
-    let major = brands.first().copied().unwrap_or_default();
-    if AV1.iter().any(|b| *b == major) || (!has(&HEVC) && has(&AV1)) {
-        return Err(PipelineError::UnsupportedFormat(
-            "AVIF images are not supported; convert to JPEG or WebP".into(),
-        ));
-    }
-    let heif = HEVC.iter().any(|b| *b == major) || matches!(major, b"mif1" | b"msf1");
-    Ok(heif.then_some(ImageFormat::Heif))
-}
-
-/// What the header says, checked against the limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Inspection {
-    pub format: ImageFormat,
-    pub width: u32,
-    pub height: u32,
-}
-
-/// Sniffs the format and reads only the header's dimensions, rejecting decompression bombs
-/// before a single pixel is decoded.
-pub fn inspect(bytes: &[u8], limits: &InputLimits) -> Result<Inspection> {
-    limits.check_size(bytes.len() as u64)?;
-    let format = sniff(&bytes[..bytes.len().min(SNIFF_LEN)])?;
-    let (width, height) = header_dimensions(format, bytes).ok_or_else(|| {
-        PipelineError::InvalidImage(format!(
-            "{} header is truncated or malformed",
-            format.name()
-        ))
-    })?;
-    if width == 0 || height == 0 {
-        return Err(PipelineError::InvalidImage(format!(
-            "{} header claims {width}×{height}",
-            format.name()
-        )));
-    }
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > limits.max_pixels {
-        return Err(PipelineError::InvalidImage(format!(
-            "{} header claims {width}×{height} = {} MP, limit {} MP",
-            format.name(),
-            megapixels(pixels),
-            megapixels(limits.max_pixels)
-        )));
-    }
-    Ok(Inspection {
-        format,
-        width,
-        height,
-    })
-}
-
-/// Reads the dimensions straight from the header bytes, without a decoder: a hostile file
-/// gets no further than this before its claimed size is checked.
-fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
-    let le16 = |at: usize| {
-        Some(u32::from(u16::from_le_bytes(
-            bytes.get(at..at + 2)?.try_into().ok()?,
-        )))
-    };
-    let le24 = |at: usize| {
-        let b = bytes.get(at..at + 3)?;
-        Some(u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16)
-    };
-    match format {
-        ImageFormat::Png => {
-            (bytes.get(12..16)? == b"IHDR").then_some(())?;
-            let be32 =
-                |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
-            Some((be32(16)?, be32(20)?))
-        }
-        ImageFormat::Gif => Some((le16(6)?, le16(8)?)),
-        ImageFormat::Webp => match bytes.get(12..16)? {
-            b"VP8 " => {
-                (bytes.get(23..26)? == [0x9d, 0x01, 0x2a]).then_some(())?;
-                Some((le16(26)? & 0x3fff, le16(28)? & 0x3fff))
-            }
-            b"VP8L" => {
-                (*bytes.get(20)? == 0x2f).then_some(())?;
-                let bits = u32::from_le_bytes(bytes.get(21..25)?.try_into().ok()?);
-                Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
-            }
-            b"VP8X" => Some((le24(24)? + 1, le24(27)? + 1)),
-            _ => None,
-        },
-        ImageFormat::Heif => heif::dimensions(bytes).ok(),
-        ImageFormat::Jpeg => {
-            // Walk the marker segments to the first start-of-frame.
-            let mut at = 2;
-            loop {
-                let (marker, segment, next) = jpeg_reduced::next_segment(bytes, at)?;
-                let sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
-                if sof {
-                    let be16 = |i: usize| {
-                        Some(u32::from(u16::from_be_bytes([
-                            *segment.get(i)?,
-                            *segment.get(i + 1)?,
-                        ])))
-                    };
-                    return Some((be16(3)?, be16(1)?));
-                }
-                if marker == 0xD9 || marker == 0xDA {
-                    return None;
-                }
-                at = next;
-            }
-        }
-    }
-}
-
-fn megapixels(pixels: u64) -> String {
-    let mp = pixels as f64 / 1e6;
-    if mp >= 10.0 || mp.fract() < 0.05 {
-        format!("{mp:.0}")
-    } else {
-        format!("{mp:.1}")
-    }
-}
-
-/// A decoded image in the pixel layouts the resizer takes, with the orientation its
-/// metadata asks for (not yet applied).
-#[derive(Debug)]
-pub struct Decoded {
-    pub pixels: Pixels,
-    pub orientation: Orientation,
-    /// The embedded ICC profile, if any.
-    pub icc: Option<Vec<u8>>,
-}
-
-/// 8-bit pixels: grey stays grey, everything else becomes RGB (alpha over white), except
-/// that a reduced JPEG decode keeps its YCbCr planes at their own resolutions.
-#[derive(Debug)]
-pub enum Pixels {
-    Gray(GrayImage),
-    Rgb(RgbImage),
-    YCbCr(YCbCrPlanes),
-}
-
-impl Pixels {
-    fn dimensions(&self) -> (u32, u32) {
-        match self {
-            Self::Gray(image) => image.dimensions(),
-            Self::Rgb(image) => image.dimensions(),
-            Self::YCbCr(planes) => planes.luma.dimensions(),
-        }
-    }
-}
-
-/// JFIF's luma and chroma planes, the chroma ones at their own (subsampled) resolution.
-/// Resized plane by plane, so the chroma is upsampled by the same Lanczos pass that makes
-/// the rendition and converted to RGB only at the rendition's size, where there are fewest
-/// pixels to convert.
-#[derive(Debug)]
-pub struct YCbCrPlanes {
-    pub luma: GrayImage,
-    pub cb: GrayImage,
-    pub cr: GrayImage,
-    /// A chroma plane's size over the luma plane's, across and down (e.g. ½ for 4:2:0):
-    /// chroma sample `i` covers luma samples `i / scale ..(i + 1) / scale`.
-    pub chroma_scale: (f64, f64),
-}
+use crate::limits::megapixels;
+use crate::orientation::orientation;
+use crate::plan::{DecodeFor, area_shrink, size_needed, stored_box};
 
 /// Proves that an inspected original decodes: the smallest decode its format allows, which
 /// still reads every byte of image data. What validate asks before accepting a photo.
 pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<()> {
-    decode(bytes, inspection, &[], limits).map(drop)
+    decode(bytes, inspection, DecodeFor::Proof, limits).map(drop)
 }
 
 /// Decodes the image at the smallest size every rendition can still be made from, where
-/// the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size. With no
-/// renditions it decodes as small as it can, which still reads all the image data. Every
+/// the format allows a reduced decode (JPEG: 1/2, 1/4, 1/8), else at full size. For the
+/// proof it decodes as small as it can, which still reads all the image data. Every
 /// decoder failure, a panic included, becomes `Photo.InvalidImage`.
 fn decode(
     bytes: &[u8],
     inspection: &Inspection,
-    renditions: &[Rendition],
+    purpose: DecodeFor<'_>,
     limits: &InputLimits,
 ) -> Result<Decoded> {
     guarded(inspection.format, || match inspection.format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, renditions),
-        ImageFormat::Webp => decode_webp(bytes, renditions, limits),
-        ImageFormat::Heif => decode_heif(bytes, renditions, limits),
+        ImageFormat::Jpeg => decode_jpeg(bytes, purpose),
+        ImageFormat::Webp => decode_webp(bytes, purpose, limits),
+        ImageFormat::Heif => decode_heif(bytes, purpose, limits),
         other => decode_generic(bytes, other, limits),
     })
 }
@@ -291,41 +74,7 @@ fn guarded<T>(format: ImageFormat, work: impl FnOnce() -> Result<T>) -> Result<T
     })
 }
 
-/// The orientation the metadata asks for: the EXIF tag where there is one, else XMP's
-/// `tiff:Orientation` (what Adobe's tools write, and Pillow and exiftool read). The
-/// thumbnail carries no metadata, so whichever the original declares must be baked in.
-fn orientation(exif: Option<&[u8]>, xmp: Option<&[u8]>) -> Orientation {
-    exif.and_then(Orientation::from_exif_chunk)
-        .or_else(|| xmp.and_then(xmp_orientation))
-        .unwrap_or(Orientation::NoTransforms)
-}
-
-/// `tiff:Orientation="6"` (attribute) or `<tiff:Orientation>6</tiff:Orientation>` (element).
-fn xmp_orientation(xmp: &[u8]) -> Option<Orientation> {
-    const TAG: &[u8] = b"tiff:Orientation";
-    let at = xmp.windows(TAG.len()).position(|window| window == TAG)? + TAG.len();
-    let rest = xmp.get(at..)?;
-    let value = rest
-        .iter()
-        .take(8)
-        .find(|&&byte| !matches!(byte, b'=' | b'"' | b'\'' | b'>' | b' '))?;
-    if !value.is_ascii_digit() {
-        return None;
-    }
-    Orientation::from_exif(value - b'0')
-}
-
-fn swaps_axes(orientation: Orientation) -> bool {
-    matches!(
-        orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
-    )
-}
-
-fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
+fn decode_jpeg(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Decoded> {
     let corrupt =
         |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
@@ -336,27 +85,23 @@ fn decode_jpeg(bytes: &[u8], renditions: &[Rendition]) -> Result<Decoded> {
         .info()
         .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
     let (width, height) = (u32::from(header.width), u32::from(header.height));
-    let (want_w, want_h) = size_needed(width, height, orientation, renditions);
+    let (want_w, want_h) = size_needed(width, height, orientation, purpose);
     // The lowest coefficients make the reduced image far faster than a DCT-scaled decode.
     // The scale is the smallest that leaves the Lanczos pass at least a halving (as below):
     // 1/8 from the DC alone, 1/4 or 1/2 from each luma block's lowest 2×2 or 4×4
     // frequencies. A progressive JPEG keeps those AC coefficients in refinement scans this
     // decoder does not read: it takes the 1/8 image when that is at least the size needed,
-    // else the DCT-scaled decode. (Without renditions this is validate, which must read all
-    // the data.)
+    // else the DCT-scaled decode. (The proof must read all the data, so it takes none of
+    // these.)
     let fits =
         |divisor: u32| want_w <= width.div_ceil(divisor) && want_h <= height.div_ceil(divisor);
-    let reduced = if renditions.is_empty() {
-        None
-    } else if fits(16) {
-        jpeg_reduced::decode(bytes, Reduction::Eighth)
-    } else if fits(8) {
-        jpeg_reduced::decode(bytes, Reduction::Quarter)
-            .or_else(|| jpeg_reduced::decode(bytes, Reduction::Eighth))
-    } else if fits(4) {
-        jpeg_reduced::decode(bytes, Reduction::Half)
-    } else {
-        None
+    let reduced = match purpose {
+        DecodeFor::Proof => None,
+        DecodeFor::Renditions(_) if fits(16) => jpeg_reduced::decode(bytes, Reduction::Eighth),
+        DecodeFor::Renditions(_) if fits(8) => jpeg_reduced::decode(bytes, Reduction::Quarter)
+            .or_else(|| jpeg_reduced::decode(bytes, Reduction::Eighth)),
+        DecodeFor::Renditions(_) if fits(4) => jpeg_reduced::decode(bytes, Reduction::Half),
+        DecodeFor::Renditions(_) => None,
     };
     if let Some(pixels) = reduced {
         return Ok(Decoded {
@@ -446,10 +191,10 @@ fn metadata(decoder: &mut impl ImageDecoder) -> (Orientation, Option<Vec<u8>>) {
 /// A still WebP goes through libwebp, scaled while it decodes by the largest whole factor
 /// that leaves every rendition twice the pixels it needs (the Lanczos pass does the rest); an animation's first frame goes through the image crate. The
 /// container's metadata comes from the image crate's parser, which reads only chunk headers.
-fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
+fn decode_webp(bytes: &[u8], purpose: DecodeFor<'_>, limits: &InputLimits) -> Result<Decoded> {
     let corrupt =
         |reason: String| PipelineError::InvalidImage(format!("WebP data is corrupt: {reason}"));
-    let header = webp::features(bytes).map_err(corrupt)?;
+    let header = libwebp::features(bytes).map_err(corrupt)?;
     if header.animated {
         return decode_generic(bytes, ImageFormat::Webp, limits);
     }
@@ -466,8 +211,8 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
         .into_decoder()
         .map_err(|e| corrupt(e.to_string()))?;
     let (orientation, icc) = metadata(&mut container);
-    let shrink = area_shrink(header.width, header.height, orientation, renditions);
-    let rgb = webp::decode(
+    let shrink = area_shrink(header.width, header.height, orientation, purpose);
+    let rgb = libwebp::decode(
         bytes,
         &header,
         header.width.div_ceil(shrink),
@@ -484,15 +229,15 @@ fn decode_webp(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> 
 /// A HEIC/HEIF's primary image, decoded in full (HEVC has no reduced-size decode) and
 /// shrunk while it is copied out by the largest whole factor that leaves every rendition
 /// twice the pixels it needs, as WebP is. libheif has already turned it upright.
-fn decode_heif(bytes: &[u8], renditions: &[Rendition], limits: &InputLimits) -> Result<Decoded> {
-    let decoded = heif::decode(bytes, limits.max_pixels, |width, height| {
-        area_shrink(width, height, Orientation::NoTransforms, renditions)
+fn decode_heif(bytes: &[u8], purpose: DecodeFor<'_>, limits: &InputLimits) -> Result<Decoded> {
+    let decoded = libheif::decode(bytes, limits.max_pixels, |width, height| {
+        area_shrink(width, height, Orientation::NoTransforms, purpose)
     })
     .map_err(|failure| match failure {
-        heif::HeifFailure::Corrupt(reason) => {
+        libheif::HeifFailure::Corrupt(reason) => {
             PipelineError::InvalidImage(format!("HEIC/HEIF data is corrupt: {reason}"))
         }
-        heif::HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
+        libheif::HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
             "this HEIF holds a coding other than HEVC: {reason}"
         )),
     })?;
@@ -536,123 +281,20 @@ pub struct Thumbnail {
     pub height: u32,
 }
 
-/// The largest size at most `box_w`×`box_h` with the aspect ratio of `width`×`height`,
-/// never larger than the image itself.
-pub fn fit_inside(width: u32, height: u32, box_w: u32, box_h: u32) -> (u32, u32) {
-    plan(width, height, box_w, box_h, FitMode::Fit, false).size
-}
-
-/// What a rendition takes from a `width`×`height` image (a crop, in source pixels) and the
-/// size it scales that to.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Plan {
-    /// Left, top, width, height.
-    pub crop: (f64, f64, f64, f64),
-    pub size: (u32, u32),
-}
-
-/// Plans a rendition in the image's own frame (`box_*` already turned with the image).
-pub fn plan(width: u32, height: u32, box_w: u32, box_h: u32, mode: FitMode, upscale: bool) -> Plan {
-    let (w, h, bw, bh) = (
-        f64::from(width),
-        f64::from(height),
-        f64::from(box_w),
-        f64::from(box_h),
-    );
-    let round = |v: f64| (v.round() as u32).max(1);
-    match mode {
-        FitMode::Fit => {
-            let scale = f64::min(bw / w, bh / h);
-            let size = if scale >= 1.0 && !upscale {
-                (width, height)
-            } else {
-                (round(w * scale).min(box_w), round(h * scale).min(box_h))
-            };
-            Plan {
-                crop: (0.0, 0.0, w, h),
-                size,
-            }
-        }
-        FitMode::Fill => {
-            // The largest centred region with the box's aspect ratio.
-            let (crop_w, crop_h) = if w * bh > h * bw {
-                (h * bw / bh, h)
-            } else {
-                (w, w * bh / bw)
-            };
-            let crop = ((w - crop_w) / 2.0, (h - crop_h) / 2.0, crop_w, crop_h);
-            let size = if crop_w >= bw || upscale {
-                (box_w, box_h)
-            } else {
-                (round(crop_w).min(box_w), round(crop_h).min(box_h))
-            };
-            Plan { crop, size }
-        }
-    }
-}
-
-/// The box of a rendition in the stored (not yet upright) frame of the image.
-fn stored_box(rendition: &Rendition, orientation: Orientation) -> (u32, u32) {
-    if swaps_axes(orientation) {
-        (rendition.height, rendition.width)
-    } else {
-        (rendition.width, rendition.height)
-    }
-}
-
-/// The decoded size every rendition can be made from: the largest of their needs (1×1 with
-/// no renditions, as validate decodes).
-fn size_needed(
-    width: u32,
-    height: u32,
-    orientation: Orientation,
-    renditions: &[Rendition],
-) -> (u32, u32) {
-    renditions
-        .iter()
-        .map(|rendition| source_size_needed(width, height, orientation, rendition))
-        .fold((1, 1), |(w, h), (nw, nh)| (w.max(nw), h.max(nh)))
-}
-
-/// The whole factor by which an area-averaging shrink (libwebp's scaler, the HEIC copy-out)
-/// may reduce the image: the largest that leaves every rendition twice the pixels it needs.
-/// A box filter alone blurs and aliases fine texture; leaving the Lanczos pass at least a
-/// halving keeps it, for little extra work.
-fn area_shrink(width: u32, height: u32, orientation: Orientation, renditions: &[Rendition]) -> u32 {
-    let (want_w, want_h) = size_needed(width, height, orientation, renditions);
-    (width / (2 * want_w)).min(height / (2 * want_h)).max(1)
-}
-
-/// How large the whole (stored) image must be decoded for `rendition` to lose nothing.
-fn source_size_needed(
-    width: u32,
-    height: u32,
-    orientation: Orientation,
-    rendition: &Rendition,
-) -> (u32, u32) {
-    let (box_w, box_h) = stored_box(rendition, orientation);
-    let plan = plan(
-        width,
-        height,
-        box_w,
-        box_h,
-        rendition.mode,
-        rendition.upscale,
-    );
-    let scale = f64::from(plan.size.0) / plan.crop.2;
-    let needed = |v: u32| (f64::from(v) * scale).ceil() as u32;
-    (needed(width), needed(height))
-}
-
 /// Makes every rendition of an inspected original from one decode: resized, upright,
-/// converted to sRGB, with no metadata.
+/// converted to sRGB, with no metadata. With no renditions there is nothing to size the
+/// decode by: it makes nothing, but still decodes as [`prove_decodes`] does.
 pub fn make_thumbnails(
     bytes: &[u8],
     inspection: &Inspection,
     renditions: &[Rendition],
     limits: &InputLimits,
 ) -> Result<Vec<Thumbnail>> {
-    let decoded = decode(bytes, inspection, renditions, limits)?;
+    let purpose = match renditions {
+        [] => DecodeFor::Proof,
+        renditions => DecodeFor::Renditions(renditions),
+    };
+    let decoded = decode(bytes, inspection, purpose, limits)?;
     let to_srgb = match &decoded.pixels {
         Pixels::Rgb(_) | Pixels::YCbCr(_) => decoded.icc.as_deref().and_then(srgb_transform),
         Pixels::Gray(_) => None,
@@ -715,7 +357,7 @@ fn render(
             .write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
             .map_err(|e| encoding_failed(&e))?,
         OutputFormat::Webp => {
-            bytes = webp::encode_lossy(&image.to_rgb8(), rendition.quality)
+            bytes = libwebp::encode_lossy(&image.to_rgb8(), rendition.quality)
                 .map_err(|e| encoding_failed(&e))?;
         }
     }
@@ -853,143 +495,12 @@ fn resize_plane(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// One rendition of an original.
-    fn one(
-        bytes: &[u8],
-        inspection: &Inspection,
-        rendition: &Rendition,
-        limits: &InputLimits,
-    ) -> Result<Thumbnail> {
-        make_thumbnails(bytes, inspection, std::slice::from_ref(rendition), limits)
-            .map(|mut all| all.remove(0))
-    }
+    use crate::format::next_segment;
+    use crate::test_support::{
+        centre_of, encode_jpeg, encode_png, near, one, red_corner, red_left_blue_right,
+        webp_with_orientation, with_orientation,
+    };
     use image::{ImageEncoder, Rgb};
-
-    fn encode_png(image: &DynamicImage) -> Vec<u8> {
-        let mut out = Vec::new();
-        image
-            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-            .expect("png encodes");
-        out
-    }
-
-    fn encode_jpeg(image: &RgbImage) -> Vec<u8> {
-        let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(
-                image.as_raw(),
-                image.width(),
-                image.height(),
-                image::ExtendedColorType::Rgb8,
-            )
-            .expect("jpeg encodes");
-        out
-    }
-
-    /// A landscape whose left half is red and right half blue: where red ends up tells
-    /// which way a thumbnail was turned.
-    fn red_left_blue_right(width: u32, height: u32) -> RgbImage {
-        RgbImage::from_fn(width, height, |x, _| {
-            if x < width / 2 {
-                Rgb([255, 0, 0])
-            } else {
-                Rgb([0, 0, 255])
-            }
-        })
-    }
-
-    /// A JPEG with an APP1 Exif segment holding only an orientation tag.
-    fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-        let mut tiff = Vec::new();
-        tiff.extend_from_slice(b"MM\0*\0\0\0\x08"); // big-endian, IFD0 at 8
-        tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
-        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
-        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-        tiff.extend_from_slice(&1u32.to_be_bytes()); // count
-        tiff.extend_from_slice(&orientation.to_be_bytes());
-        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // value padding, next IFD = 0
-        let mut segment = b"Exif\0\0".to_vec();
-        segment.extend_from_slice(&tiff);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&segment);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
-
-    #[test]
-    fn sniffs_by_content_not_name() {
-        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(ImageFormat::Jpeg));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Ok(ImageFormat::Png));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(ImageFormat::Webp));
-        assert_eq!(sniff(b"GIF89a.."), Ok(ImageFormat::Gif));
-        assert_eq!(
-            sniff(b""),
-            Err(PipelineError::InvalidImage("empty file".into()))
-        );
-        let text = sniff(b"hello, I am a text file").expect_err("text is rejected");
-        assert_eq!(
-            text,
-            PipelineError::InvalidImage(
-                "not a JPEG, PNG, WebP, GIF or HEIC image (first bytes 68656c6c6f2c2049)".into()
-            )
-        );
-        let tiff = sniff(b"II*\0\x08\0\0\0").expect_err("tiff is rejected");
-        assert_eq!(tiff.error_name(), "Photo.UnsupportedFormat");
-    }
-
-    #[test]
-    fn rejects_a_decompression_bomb_from_its_header() {
-        // A valid 30000×30000 PNG header followed by nothing: rejected before decoding.
-        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-        png.extend_from_slice(&30000u32.to_be_bytes());
-        png.extend_from_slice(&30000u32.to_be_bytes());
-        png.extend_from_slice(&[8, 2, 0, 0, 0]);
-        let crc = crc32(&png[12..]);
-        png.extend_from_slice(&crc.to_be_bytes());
-        let err = inspect(&png, &InputLimits::default()).expect_err("bomb rejected");
-        assert_eq!(
-            err,
-            PipelineError::InvalidImage(
-                "PNG header claims 30000×30000 = 900 MP, limit 100 MP".into()
-            )
-        );
-    }
-
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &byte in bytes {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    #[test]
-    fn rejects_empty_and_oversized_files() {
-        let limits = InputLimits {
-            max_bytes: 10,
-            max_pixels: 100,
-        };
-        assert_eq!(
-            inspect(&[], &limits),
-            Err(PipelineError::InvalidImage("empty file".into()))
-        );
-        assert_eq!(
-            inspect(&[0xFF; 11], &limits),
-            Err(PipelineError::InvalidImage(
-                "file is 11 bytes, limit 10 bytes".into()
-            ))
-        );
-    }
 
     #[test]
     fn truncated_jpeg_is_invalid_not_a_panic() {
@@ -1005,59 +516,6 @@ mod tests {
         let garbage = [0xFF, 0xD8, 0xFF, 0xC0, 0, 0, 1, 2, 3];
         let err = inspect(&garbage, &limits).expect_err("garbage rejected");
         assert_eq!(err.error_name(), "Photo.InvalidImage");
-    }
-
-    #[test]
-    fn fit_never_upscales_and_keeps_aspect() {
-        assert_eq!(fit_inside(4000, 3000, 256, 256), (256, 192));
-        assert_eq!(fit_inside(3000, 4000, 256, 256), (192, 256));
-        assert_eq!(fit_inside(100, 50, 256, 256), (100, 50));
-        assert_eq!(fit_inside(10000, 10, 256, 256), (256, 1));
-    }
-
-    #[test]
-    fn jpeg_orientations_come_out_upright() {
-        let base = red_left_blue_right(200, 100);
-        let jpeg = encode_jpeg(&base);
-        let limits = InputLimits::default();
-        let settings = Rendition {
-            width: 64,
-            height: 64,
-            quality: 90,
-            ..Rendition::default()
-        };
-        for orientation in 1..=8u16 {
-            let tagged = with_orientation(&jpeg, orientation);
-            let inspection = inspect(&tagged, &limits).expect("valid");
-            let thumb = one(&tagged, &inspection, &settings, &limits).expect("thumbnail");
-            let image = image::load_from_memory(&thumb.bytes)
-                .expect("decodes")
-                .to_rgb8();
-            assert_eq!((image.width(), image.height()), (thumb.width, thumb.height));
-            let expected = match orientation {
-                1..=4 => (64, 32),
-                _ => (32, 64),
-            };
-            assert_eq!(
-                expected,
-                (thumb.width, thumb.height),
-                "orientation {orientation}"
-            );
-            // Where does red end up once upright? Orientation n maps the stored left edge to:
-            let red_at =
-                |x: u32, y: u32| image.get_pixel(x, y)[0] > 128 && image.get_pixel(x, y)[2] < 128;
-            let (w, h) = (image.width() - 1, image.height() - 1);
-            let red_corner = match orientation {
-                1 | 4 => (0, h / 2), // left
-                2 | 3 => (w, h / 2), // right
-                5 | 6 => (w / 2, 0), // top: 6 rotates 90° clockwise, stored left goes to top
-                _ => (w / 2, h),     // 7, 8: bottom
-            };
-            assert!(
-                red_at(red_corner.0, red_corner.1),
-                "orientation {orientation}: red not at {red_corner:?}"
-            );
-        }
     }
 
     #[test]
@@ -1103,29 +561,6 @@ mod tests {
     }
 
     #[test]
-    fn reads_dimensions_from_every_header() {
-        let limits = InputLimits::default();
-        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(123, 45, Rgb([1, 2, 3])));
-        for format in [
-            image::ImageFormat::Png,
-            image::ImageFormat::Gif,
-            image::ImageFormat::Jpeg,
-            image::ImageFormat::WebP,
-        ] {
-            let mut bytes = Vec::new();
-            image
-                .write_to(&mut Cursor::new(&mut bytes), format)
-                .expect("encodes");
-            let inspection = inspect(&bytes, &limits).expect("valid");
-            assert_eq!(
-                (inspection.width, inspection.height),
-                (123, 45),
-                "{format:?}"
-            );
-        }
-    }
-
-    #[test]
     fn adobe_cmyk_keeps_its_colours() {
         // Pillow's sample: a red square top left on black, with red lettering.
         let jpeg = include_bytes!("../../../samples/photos/cmyk.jpg");
@@ -1145,18 +580,6 @@ mod tests {
             r < 40 && g < 40 && b < 40,
             "background should be black, is {r},{g},{b}"
         );
-    }
-
-    #[test]
-    fn plans_fit_and_fill_without_upscaling_unless_asked() {
-        let fill = plan(400, 200, 100, 100, FitMode::Fill, false);
-        assert_eq!(fill.crop, (100.0, 0.0, 200.0, 200.0));
-        assert_eq!(fill.size, (100, 100));
-        // Smaller than the box: cropped to its aspect ratio, not enlarged.
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fill, false).size, (30, 30));
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fill, true).size, (100, 100));
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fit, false).size, (60, 30));
-        assert_eq!(plan(60, 30, 100, 100, FitMode::Fit, true).size, (100, 50));
     }
 
     #[test]
@@ -1271,7 +694,7 @@ mod tests {
             let thumb =
                 one(png, &inspection, &spec.parse().expect("spec"), &limits).expect("thumb");
             let (mut at, mut frame, mut scans) = (2, None, Vec::new());
-            while let Some((marker, segment, next)) = jpeg_reduced::next_segment(&thumb.bytes, at) {
+            while let Some((marker, segment, next)) = next_segment(&thumb.bytes, at) {
                 match marker {
                     0xC0..=0xCF if marker != 0xC4 => frame = Some((marker, segment[7])),
                     0xDA => scans.push(segment[0]),
@@ -1284,27 +707,6 @@ mod tests {
             assert_eq!(frame, Some((0xC0, luma_sampling)), "{spec}");
             assert_eq!(scans, [3], "{spec}");
         }
-    }
-
-    /// The colour of the thumbnail's centre, for one rendition of `bytes`.
-    fn centre_of(bytes: &[u8]) -> [u8; 3] {
-        let limits = InputLimits::default();
-        let inspection = inspect(bytes, &limits).expect("valid");
-        let thumb = one(
-            bytes,
-            &inspection,
-            &"64x64:png".parse().expect("spec"),
-            &limits,
-        )
-        .expect("thumb");
-        let image = image::load_from_memory(&thumb.bytes)
-            .expect("decodes")
-            .to_rgb8();
-        image.get_pixel(image.width() / 2, image.height() / 2).0
-    }
-
-    fn near(actual: [u8; 3], expected: [u8; 3]) -> bool {
-        actual.iter().zip(expected).all(|(a, e)| a.abs_diff(e) <= 3)
     }
 
     #[test]
@@ -1323,92 +725,6 @@ mod tests {
             "{:?}",
             centre_of(&gif)
         );
-    }
-
-    /// Which way up a 64×32 thumbnail of the red-left, blue-right 200×100 image came out:
-    /// the corner red is in.
-    fn red_corner(bytes: &[u8]) -> (u32, u32, &'static str) {
-        let limits = InputLimits::default();
-        let inspection = inspect(bytes, &limits).expect("valid");
-        let rendition = Rendition {
-            width: 64,
-            height: 64,
-            format: OutputFormat::Png,
-            ..Rendition::default()
-        };
-        let thumb = one(bytes, &inspection, &rendition, &limits).expect("thumbnail");
-        let image = image::load_from_memory(&thumb.bytes)
-            .expect("decodes")
-            .to_rgb8();
-        let (w, h) = (image.width() - 1, image.height() - 1);
-        let red = |x: u32, y: u32| image.get_pixel(x, y)[0] > 128;
-        let side = match () {
-            _ if red(0, h / 2) && !red(w, h / 2) => "left",
-            _ if red(w, h / 2) && !red(0, h / 2) => "right",
-            _ if red(w / 2, 0) && !red(w / 2, h) => "top",
-            _ => "bottom",
-        };
-        (image.width(), image.height(), side)
-    }
-
-    /// An XMP packet around one `rdf:Description` whose attributes and body are given.
-    fn xmp_packet(attributes: &str, body: &str) -> String {
-        format!(
-            "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\
-             <rdf:Description xmlns:tiff=\"http://ns.adobe.com/tiff/1.0/\" {attributes}>{body}</rdf:Description></rdf:RDF></x:xmpmeta>"
-        )
-    }
-
-    #[test]
-    fn png_and_jpeg_orientation_from_exif_or_xmp() {
-        let base = red_left_blue_right(200, 100);
-        let png_with = |exif: Option<u16>, xmp: Option<&str>| {
-            let mut info = png::Info::with_size(200, 100);
-            info.color_type = png::ColorType::Rgb;
-            info.bit_depth = png::BitDepth::Eight;
-            if let Some(orientation) = exif {
-                // The eXIf chunk holds the TIFF structure without JPEG's "Exif\0\0".
-                let jpeg = with_orientation(&encode_jpeg(&base), orientation);
-                info.exif_metadata = Some(jpeg[12..12 + 26].to_vec().into());
-            }
-            let mut out = Vec::new();
-            let mut encoder = png::Encoder::with_info(&mut out, info).expect("info");
-            if let Some(xmp) = xmp {
-                encoder
-                    .add_itxt_chunk("XML:com.adobe.xmp".into(), xmp_packet(xmp, ""))
-                    .expect("iTXt");
-            }
-            let mut writer = encoder.write_header().expect("header");
-            writer.write_image_data(base.as_raw()).expect("data");
-            writer.finish().expect("finish");
-            out
-        };
-        assert_eq!(red_corner(&png_with(None, None)), (64, 32, "left"));
-        // eXIf orientation 6: turned 90° clockwise, the stored left edge goes to the top.
-        assert_eq!(red_corner(&png_with(Some(6), None)), (32, 64, "top"));
-        // XMP alone (attribute form), as Adobe's tools write it: 3 is a half turn.
-        let half_turn = "tiff:Orientation=\"3\"";
-        assert_eq!(
-            red_corner(&png_with(None, Some(half_turn))),
-            (64, 32, "right")
-        );
-        // Where both are present, EXIF wins.
-        assert_eq!(
-            red_corner(&png_with(Some(8), Some(half_turn))),
-            (32, 64, "bottom")
-        );
-
-        // A JPEG with only an XMP APP1 segment, element form.
-        let jpeg = encode_jpeg(&base);
-        let mut segment = b"http://ns.adobe.com/xap/1.0/\0".to_vec();
-        segment
-            .extend_from_slice(xmp_packet("", "<tiff:Orientation>6</tiff:Orientation>").as_bytes());
-        let mut tagged = jpeg[..2].to_vec();
-        tagged.extend_from_slice(&[0xFF, 0xE1]);
-        tagged.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
-        tagged.extend_from_slice(&segment);
-        tagged.extend_from_slice(&jpeg[2..]);
-        assert_eq!(red_corner(&tagged), (32, 64, "top"));
     }
 
     #[test]
@@ -1455,26 +771,6 @@ mod tests {
         );
     }
 
-    /// A lossy WebP of `image` in the extended format, with an EXIF chunk holding
-    /// `orientation`.
-    fn webp_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
-        let simple = webp::encode_lossy(image, 90).expect("encodes");
-        let tiff = &with_orientation(&encode_jpeg(image), orientation)[12..12 + 26];
-        let mut body = b"WEBPVP8X".to_vec();
-        body.extend_from_slice(&10u32.to_le_bytes());
-        body.extend_from_slice(&[0x08, 0, 0, 0]); // flags: EXIF present
-        body.extend_from_slice(&(image.width() - 1).to_le_bytes()[..3]);
-        body.extend_from_slice(&(image.height() - 1).to_le_bytes()[..3]);
-        body.extend_from_slice(&simple[12..]); // the VP8 chunk
-        body.extend_from_slice(b"EXIF");
-        body.extend_from_slice(&(tiff.len() as u32).to_le_bytes());
-        body.extend_from_slice(tiff);
-        let mut webp = b"RIFF".to_vec();
-        webp.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        webp.extend_from_slice(&body);
-        webp
-    }
-
     #[test]
     fn lossy_webp_is_scaled_while_decoding_and_turned_upright() {
         let base = red_left_blue_right(800, 400);
@@ -1486,7 +782,7 @@ mod tests {
         let decoded = decode(
             &plain,
             &inspection,
-            &["64x64".parse().expect("spec")],
+            DecodeFor::Renditions(&["64x64".parse().expect("spec")]),
             &limits,
         )
         .expect("decodes");
@@ -1500,11 +796,11 @@ mod tests {
             red_corner(&webp_with_orientation(&base, 3)),
             (64, 32, "right")
         );
-        // Without renditions (validate) every byte is still decoded, at the smallest size.
+        // The proof (validate) still decodes every byte, at the smallest size.
         let mut truncated = plain.clone();
         truncated.truncate(plain.len() - 40);
         assert!(matches!(
-            decode(&truncated, &inspection, &[], &limits),
+            decode(&truncated, &inspection, DecodeFor::Proof, &limits),
             Err(PipelineError::InvalidImage(_))
         ));
     }
@@ -1602,35 +898,6 @@ mod tests {
     }
 
     #[test]
-    fn heif_is_told_apart_from_avif_and_other_iso_media_by_its_brands() {
-        let ftyp = |brands: &[&[u8; 4]]| {
-            let mut head = ((16 + 4 * (brands.len() - 1)) as u32)
-                .to_be_bytes()
-                .to_vec();
-            head.extend_from_slice(b"ftyp");
-            head.extend_from_slice(brands[0]);
-            head.extend_from_slice(&[0, 0, 0, 0]);
-            for brand in &brands[1..] {
-                head.extend_from_slice(*brand);
-            }
-            sniff(&head)
-        };
-        assert_eq!(ftyp(&[b"heic", b"mif1", b"heic"]), Ok(ImageFormat::Heif));
-        assert_eq!(ftyp(&[b"mif1", b"mif1", b"heic"]), Ok(ImageFormat::Heif));
-        assert_eq!(ftyp(&[b"heix", b"mif1"]), Ok(ImageFormat::Heif));
-        for avif in [
-            ftyp(&[b"avif", b"mif1", b"miaf"]),
-            ftyp(&[b"mif1", b"avif", b"miaf"]),
-        ] {
-            let error = avif.expect_err("AVIF is refused");
-            assert_eq!(error.error_name(), "Photo.UnsupportedFormat");
-            assert!(error.to_string().contains("AVIF"), "{error}");
-        }
-        let mp4 = ftyp(&[b"isom", b"iso2", b"mp41"]).expect_err("a video is no image");
-        assert_eq!(mp4.error_name(), "Photo.InvalidImage");
-    }
-
-    #[test]
     fn heic_stored_sideways_like_an_iphone_comes_out_upright_turned_once() {
         // Stored 64×48 red left, blue right, with `irot` and EXIF orientation 6 both saying
         // "turn right": upright it is 48×64 with red on top. Applying EXIF as well would
@@ -1666,7 +933,7 @@ mod tests {
         let decoded = decode(
             &bytes,
             &inspection,
-            &["64x64".parse().expect("spec")],
+            DecodeFor::Renditions(&["64x64".parse().expect("spec")]),
             &limits,
         )
         .expect("decodes");
@@ -1705,7 +972,8 @@ mod tests {
         let inspection = inspect(&bytes, &limits).expect("valid");
         let mut truncated = bytes.clone();
         truncated.truncate(bytes.len() / 2);
-        let error = decode(&truncated, &inspection, &[], &limits).expect_err("truncated");
+        let error =
+            decode(&truncated, &inspection, DecodeFor::Proof, &limits).expect_err("truncated");
         assert_eq!(error.error_name(), "Photo.InvalidImage");
         let mut garbled = bytes.clone();
         let end = garbled.len();
@@ -1732,7 +1000,8 @@ mod tests {
         };
         let error = inspect(&bytes, &small).expect_err("over the limit");
         assert!(error.to_string().contains("600×400"), "{error}");
-        let error = decode(&bytes, &inspection, &[], &small).expect_err("over the limit");
+        let error =
+            decode(&bytes, &inspection, DecodeFor::Proof, &small).expect_err("over the limit");
         assert_eq!(error.error_name(), "Photo.InvalidImage");
     }
 }

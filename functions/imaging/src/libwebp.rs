@@ -12,7 +12,7 @@ use libwebp_sys as sys;
 
 /// What the bitstream header says, read without decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Features {
+pub(crate) struct Features {
     pub width: u32,
     pub height: u32,
     pub has_alpha: bool,
@@ -20,7 +20,7 @@ pub struct Features {
 }
 
 /// Reads the header of a WebP file (simple or extended format).
-pub fn features(bytes: &[u8]) -> Result<Features, String> {
+pub(crate) fn features(bytes: &[u8]) -> Result<Features, String> {
     let mut features = std::mem::MaybeUninit::<sys::WebPBitstreamFeatures>::uninit();
     // SAFETY: `bytes` is a live slice whose pointer and length are passed together, and
     // `features` points to writable memory of the struct's size; libwebp fills all of it
@@ -41,7 +41,7 @@ pub fn features(bytes: &[u8]) -> Result<Features, String> {
 
 /// Decodes a still WebP at `width`×`height` (its own size, or smaller: libwebp's area
 /// filter scales while decoding), with alpha composited over white.
-pub fn decode(
+pub(crate) fn decode(
     bytes: &[u8],
     features: &Features,
     width: u32,
@@ -99,7 +99,7 @@ pub fn decode(
 }
 
 /// Encodes RGB pixels as lossy WebP at `quality` (1–100), with no metadata chunks.
-pub fn encode_lossy(rgb: &RgbImage, quality: u8) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_lossy(rgb: &RgbImage, quality: u8) -> Result<Vec<u8>, String> {
     let (width, height) = rgb.dimensions();
     let too_large = || format!("{width}×{height} is too large for WebP");
     let w = c_int::try_from(width).map_err(|_| too_large())?;
