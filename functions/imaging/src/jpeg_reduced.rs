@@ -754,7 +754,8 @@ fn levels_of<const N: usize>(c: &Component, steps: &[u16; 64]) -> (Vec<u8>, usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Plan, resize};
+    use crate::plan::Plan;
+    use crate::resize::resize;
     use image::RgbImage;
     use jpeg_encoder::SamplingFactor;
 
