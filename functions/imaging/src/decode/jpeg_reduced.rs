@@ -54,7 +54,7 @@ struct Component {
 
 /// How far [`decode`] reduces the image, and so which coefficients it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reduction {
+pub(crate) enum Reduction {
     /// 1/8: one pixel per block, from its DC coefficient.
     Eighth,
     /// 1/4: 2×2 luma pixels per block from its lowest 2×2 frequencies; chroma at 1/8.
@@ -268,7 +268,7 @@ struct Tables {
 }
 
 /// The reduced image of a JPEG, or `None` when this decoder does not handle it.
-pub fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
+pub(crate) fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
     // Per table, the quantisation steps in natural order.
     let mut quant = [[0u16; 64]; 4];
     let mut tables = Tables::default();
@@ -858,10 +858,10 @@ mod tests {
                 }
             }
         }
-        let meadow = include_bytes!("../../../samples/photos/My Trip/green meadow.jpg");
+        let meadow = include_bytes!("../../../../samples/photos/My Trip/green meadow.jpg");
         let what = "green meadow (libjpeg, progressive)";
         assert_matches_reference(meadow, Reduction::Eighth, what);
-        let hopper = include_bytes!("../../../samples/photos/hopper-rotated.jpg");
+        let hopper = include_bytes!("../../../../samples/photos/hopper-rotated.jpg");
         assert_matches_reference(hopper, Reduction::Eighth, "hopper (libjpeg, baseline)");
     }
 
@@ -982,7 +982,7 @@ mod tests {
 
     #[test]
     fn declines_what_it_does_not_handle() {
-        let cmyk = include_bytes!("../../../samples/photos/cmyk.jpg");
+        let cmyk = include_bytes!("../../../../samples/photos/cmyk.jpg");
         assert!(
             decode(cmyk, Reduction::Eighth).is_none(),
             "CMYK goes to the full decoder"
