@@ -1,7 +1,7 @@
 /**
  * The repository's `contract/` folder, read once: the error names and how the state machine
- * handles each, the settings (defaults, bounds, patterns, environment variable names) and
- * prefixes, each function's size, and the rendition grammar's cases. The Rust functions take
+ * handles each, the settings (defaults, bounds, patterns, environment variable names),
+ * prefixes and the outcome tag the lifecycle keys on, each function's size, and the rendition grammar's cases. The Rust functions take
  * the same facts from the same files, so the CDK app never re-declares them; this module is
  * the only place that knows where the files are.
  */
@@ -27,8 +27,13 @@ export interface PipelineErrorContract {
 /** `contract/errors.json`. */
 export interface ErrorsContract {
   readonly errors: readonly PipelineErrorContract[];
-  /** The Lambda service's own errors, which every Task retries. */
+  /** The Lambda service's own errors, which every Task retries like `Photo.Transient`. */
   readonly lambdaServiceErrors: readonly string[];
+  /**
+   * A function crashing, timing out or running out of memory, and a Task's own
+   * `TimeoutSeconds` (`States.Timeout`): every Task retries them a few times, none catches them.
+   */
+  readonly lambdaCrashErrors: readonly string[];
 }
 
 /** A setting carried to the functions in the environment variable `env`. */
@@ -58,6 +63,15 @@ export interface ListSettingContract extends Carried {
   readonly separator: string;
 }
 
+/** The outcome tag: its key, and the value for each settled fate. */
+export interface OutcomeTagContract {
+  readonly key: string;
+  /** The version's copy at Wasabi is verified. */
+  readonly archived: string;
+  /** The version is copied under the quarantine prefix with its reason. */
+  readonly quarantined: string;
+}
+
 /** `contract/settings.json`. */
 export interface SettingsContract {
   readonly prefixes: {
@@ -65,6 +79,13 @@ export interface SettingsContract {
     readonly photos: string;
     /** Where rejected uploads are kept, with their reason. */
     readonly quarantine: string;
+  };
+  readonly lifecycle: {
+    /**
+     * The object tag cleanup puts on an original's exact version once its fate is settled;
+     * the dropbox's lifecycle expires a noncurrent version only when it carries one of these.
+     */
+    readonly outcomeTag: OutcomeTagContract;
   };
   readonly settings: {
     readonly wasabiRegion: TextSettingContract;
@@ -140,3 +161,5 @@ export const RENDITIONS: RenditionsContract = read('renditions.json');
 
 /** The dropbox's prefixes: `photos` for uploads, `quarantine` for rejected ones. */
 export const PREFIXES = SETTINGS.prefixes;
+/** The tag on an original's version whose fate is settled (archived or quarantined). */
+export const OUTCOME_TAG: OutcomeTagContract = SETTINGS.lifecycle.outcomeTag;
