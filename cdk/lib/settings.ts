@@ -25,7 +25,10 @@ export interface Settings {
   readonly maxBytes: number;
   /** Largest original accepted, in pixels (width × height). */
   readonly maxPixels: number;
-  /** Days a removed original stays recoverable as a noncurrent version in the dropbox. */
+  /**
+   * Days an archived or quarantined original stays recoverable as a noncurrent version in the
+   * dropbox; one never archived nor quarantined is never expired.
+   */
   readonly noncurrentVersionDays: number;
 }
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { FUNCTIONS, FunctionName, SETTINGS } from '../lib/contract';
+import { FUNCTIONS, FunctionName, OUTCOME_TAG, PREFIXES, SETTINGS } from '../lib/contract';
 import { ARM64_BUILD, PipelineFunction, bundlingOptions } from '../lib/constructs/pipeline-function';
 import { PhotopipeStack } from '../lib/photopipe-stack';
 import { DEFINITION_FILE } from '../lib/constructs/state-machine';
@@ -41,12 +41,88 @@ describe('buckets', () => {
       VersioningConfiguration: { Status: 'Enabled' },
       NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      LifecycleConfiguration: {
-        Rules: Match.arrayWith([Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' })]),
-      },
     });
     expect(template.findResources('Custom::S3BucketNotifications')).toEqual({});
     expect(template.findResources('AWS::Lambda::Function', { Properties: { Runtime: Match.stringLikeRegexp('python') } })).toEqual({});
+  });
+
+  /** The dropbox's lifecycle rules in `synthesized`. */
+  const dropboxRules = (synthesized: Template): Record<string, unknown>[] => {
+    const dropboxes = Object.values(synthesized.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }));
+    expect(dropboxes).toHaveLength(1);
+    return dropboxes[0].Properties.LifecycleConfiguration.Rules;
+  };
+
+  test('the outcome tag comes from contract/settings.json', () => {
+    expect(OUTCOME_TAG).toEqual({ key: 'photopipe-outcome', archived: 'archived', quarantined: 'quarantined' });
+    expect(OUTCOME_TAG).toEqual(SETTINGS.lifecycle.outcomeTag);
+    expect(PREFIXES).toEqual({ photos: 'photos/', quarantine: 'rejected/' });
+  });
+
+  test('the dropbox expires a noncurrent version under photos/ only once it is tagged archived or quarantined', () => {
+    const expireTagged = (id: string, value: string) =>
+      Match.exact({
+        Id: id,
+        Status: 'Enabled',
+        Prefix: 'photos/',
+        TagFilters: [{ Key: 'photopipe-outcome', Value: value }],
+        NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+      });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: [
+          expireTagged('expire-archived-originals', 'archived'),
+          expireTagged('expire-quarantined-originals', 'quarantined'),
+          Match.exact({ Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }),
+          Match.exact({ Id: 'drop-expired-delete-markers', Status: 'Enabled', ExpiredObjectDeleteMarker: true }),
+        ],
+      },
+    });
+    // No rule of the dropbox expires current versions, by days or by date.
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-archived-originals', ExpirationInDays: Match.absent(), ExpirationDate: Match.absent() })]),
+      },
+    });
+    expect(JSON.stringify(dropboxRules(template))).not.toContain('expire-removed-originals');
+  });
+
+  test.each([1, 90, 3650])('noncurrentVersionDays %d reaches both tagged rules, and only them', (days) => {
+    const rules = dropboxRules(synth(parseSettings({ noncurrentVersionDays: days })));
+    const expiring = rules.filter((rule) => 'NoncurrentVersionExpiration' in rule);
+    expect(expiring.map((rule) => [rule.Id, rule.NoncurrentVersionExpiration])).toEqual([
+      ['expire-archived-originals', { NoncurrentDays: days }],
+      ['expire-quarantined-originals', { NoncurrentDays: days }],
+    ]);
+  });
+
+  test('no dropbox rule expires or moves a current version, an untagged version, or anything under rejected/', () => {
+    const rules = dropboxRules(template);
+    expect(rules.length).toBe(4);
+    const settled = [OUTCOME_TAG.archived, OUTCOME_TAG.quarantined];
+    for (const rule of rules) {
+      const id = rule.Id;
+      // Current versions: no Expiration (days or date), no transition.
+      for (const key of ['ExpirationInDays', 'ExpirationDate', 'Transitions', 'Transition', 'ObjectSizeGreaterThan', 'ObjectSizeLessThan']) {
+        expect([id, key, key in rule]).toEqual([id, key, false]);
+      }
+      // A rule that removes stored versions is scoped to uploads and to one settled tag.
+      const removesVersions = ['NoncurrentVersionExpiration', 'NoncurrentVersionTransitions', 'NoncurrentVersionTransition'].some((key) => key in rule);
+      if (removesVersions) {
+        expect([id, rule.Prefix]).toEqual([id, PREFIXES.photos]);
+        const tags = rule.TagFilters as { Key: string; Value: string }[];
+        expect([id, tags.length]).toEqual([id, 1]);
+        expect([id, tags[0].Key, settled.includes(tags[0].Value)]).toEqual([id, OUTCOME_TAG.key, true]);
+      } else {
+        // Only the two housekeeping actions, which never remove a stored version.
+        const actions = Object.keys(rule).filter((key) => !['Id', 'Status', 'Prefix'].includes(key));
+        expect([id, actions]).toEqual([id, [expect.stringMatching(/^(AbortIncompleteMultipartUpload|ExpiredObjectDeleteMarker)$/)]]);
+      }
+      expect([id, String(rule.Prefix ?? '').startsWith(PREFIXES.quarantine)]).toEqual([id, false]);
+      expect([id, 'Filter' in rule]).toEqual([id, false]);
+    }
   });
 
   test('buckets survive a stack deletion', () => {

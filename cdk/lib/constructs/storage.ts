@@ -2,14 +2,42 @@
  * The buckets: the dropbox people upload to (versioned, so nothing is lost to an accidental
  * delete or overwrite, with EventBridge notifications on), the thumbnails bucket, and the
  * bucket that receives both buckets' access logs.
+ *
+ * The dropbox's lifecycle never expires an original whose fate is not settled: a noncurrent
+ * version under `photos/` expires only if it carries the outcome tag (`contract/settings.json`,
+ * `lifecycle.outcomeTag`) that cleanup puts on the exact version it has archived and verified,
+ * or quarantined (copied under `rejected/` with its reason). No rule expires a current
+ * version, and none touches `rejected/`.
  */
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { OUTCOME_TAG, PREFIXES } from '../contract';
 
 export interface PhotoBucketsProps {
-  /** Days a removed or overwritten original stays recoverable. */
+  /**
+   * Days an archived or quarantined original stays recoverable as a noncurrent version once
+   * it is removed from the listing (or overwritten); an original never archived nor
+   * quarantined is kept however long.
+   */
   readonly noncurrentVersionDays: number;
+}
+
+/** The dropbox's lifecycle rules, each with the id it has in the template. */
+export function dropboxLifecycleRules(noncurrentVersionDays: number): s3.LifecycleRule[] {
+  const expireSettled = (outcome: 'archived' | 'quarantined'): s3.LifecycleRule => ({
+    id: `expire-${outcome}-originals`,
+    prefix: PREFIXES.photos,
+    tagFilters: { [OUTCOME_TAG.key]: OUTCOME_TAG[outcome] },
+    noncurrentVersionExpiration: Duration.days(noncurrentVersionDays),
+  });
+  return [
+    expireSettled('archived'),
+    expireSettled('quarantined'),
+    // S3 accepts neither of these with a tag filter; neither removes a stored version.
+    { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+    { id: 'drop-expired-delete-markers', expiredObjectDeleteMarker: true },
+  ];
 }
 
 export class PhotoBuckets extends Construct {
@@ -39,14 +67,7 @@ export class PhotoBuckets extends Construct {
       versioned: true,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'dropbox/',
-      lifecycleRules: [
-        {
-          id: 'expire-removed-originals',
-          noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays),
-          abortIncompleteMultipartUploadAfter: Duration.days(7),
-        },
-        { id: 'drop-expired-delete-markers', expiredObjectDeleteMarker: true },
-      ],
+      lifecycleRules: dropboxLifecycleRules(props.noncurrentVersionDays),
     });
     // EventBridge notifications through the L1 property: no extra custom-resource Lambda.
     const cfnDropbox = this.dropbox.node.defaultChild as s3.CfnBucket;
