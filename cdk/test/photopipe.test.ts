@@ -244,6 +244,89 @@ describe('functions', () => {
     expect(JSON.stringify(policies)).not.toMatch(/"s3:\*"|"s3:DeleteObjectVersion"/);
   });
 
+  /** A resource of a function's policy, named by what it is: `dropbox/photos/*`, `thumbnails`, `own log group`. */
+  const resourceName = (resource: unknown): string => {
+    const alias = (logicalId: string) =>
+      /^BucketsDropbox/.test(logicalId) ? 'dropbox' : /^BucketsThumbnails/.test(logicalId) ? 'thumbnails' : /Logs/.test(logicalId) ? 'own log group' : logicalId;
+    const r = resource as { 'Fn::GetAtt'?: [string, string]; 'Fn::Join'?: [string, [{ 'Fn::GetAtt': [string, string] }, string]] };
+    if (r['Fn::GetAtt']) return alias(r['Fn::GetAtt'][0]);
+    if (r['Fn::Join']) return `${alias(r['Fn::Join'][1][0]['Fn::GetAtt'][0])}${r['Fn::Join'][1][1]}`;
+    return JSON.stringify(resource);
+  };
+  /** What the function's own policy allows: actions by resource (and ListBucket's prefixes), however the statements are split or merged. */
+  const grants = (name: string): Record<string, string[]> => {
+    const [policy] = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp(`^Functions${name[0].toUpperCase()}${name.slice(1)}Role`) }] } }))
+      .filter((p) => JSON.stringify(p).includes('logs:PutLogEvents'));
+    const allowed: Record<string, Set<string>> = {};
+    for (const statement of policy.Properties.PolicyDocument.Statement) {
+      expect(statement.Effect).toBe('Allow');
+      expect(Object.keys(statement).sort()).toEqual(statement.Condition ? ['Action', 'Condition', 'Effect', 'Resource'] : ['Action', 'Effect', 'Resource']);
+      const prefixes = statement.Condition ? ` prefixes ${JSON.stringify(statement.Condition)}` : '';
+      for (const resource of [statement.Resource].flat()) {
+        const key = `${resourceName(resource)}${prefixes}`;
+        allowed[key] ??= new Set();
+        for (const action of [statement.Action].flat()) allowed[key].add(action);
+      }
+    }
+    return Object.fromEntries(Object.entries(allowed).map(([key, actions]) => [key, [...actions].sort()]));
+  };
+
+  test('each function may do exactly this, on exactly these resources', () => {
+    const readUploads = { 'dropbox/photos/*': ['s3:GetObject', 's3:GetObjectVersion'] };
+    const listUploads = { 'dropbox prefixes {"StringLike":{"s3:prefix":["photos/*"]}}': ['s3:ListBucket'] };
+    const ownLogs = { 'own log group': ['logs:CreateLogStream', 'logs:PutLogEvents'] };
+    expect(grants('validate')).toEqual({ ...readUploads, ...listUploads, ...ownLogs });
+    // thumbnail HEADs the current object under an upload's key (s3:GetObject on photos/*, with
+    // ListBucket so a missing key is a 404) and writes with If-Match / If-None-Match
+    // (s3:PutObject, no other action).
+    expect(grants('thumbnail')).toEqual({
+      ...readUploads,
+      ...listUploads,
+      'thumbnails/*': ['s3:GetObject', 's3:PutObject'],
+      thumbnails: ['s3:ListBucket'],
+      ...ownLogs,
+    });
+    expect(grants('archive')).toEqual({ ...readUploads, ...listUploads, ...ownLogs });
+    expect(grants('cleanup')).toEqual({
+      'dropbox/photos/*': ['s3:DeleteObject', 's3:GetObject', 's3:GetObjectVersion', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+      'dropbox/rejected/*': ['s3:GetObject', 's3:PutObject'],
+      'dropbox prefixes {"StringLike":{"s3:prefix":["photos/*","rejected/*"]}}': ['s3:ListBucket'],
+      'thumbnails/*': ['s3:GetObject'],
+      thumbnails: ['s3:ListBucket'],
+      ...ownLogs,
+    });
+  });
+
+  test('only cleanup may tag objects, and only uploads under photos/', () => {
+    const tagging = /"s3:(PutObjectTagging|PutObjectVersionTagging|DeleteObjectTagging|DeleteObjectVersionTagging|PutObject\*|\*Tagging)"/;
+    const taggers = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) => tagging.test(JSON.stringify(policy)));
+    expect(taggers.map(([id]) => id)).toEqual([expect.stringMatching(/^FunctionsCleanupAccess/)]);
+    const statements = taggers[0][1].Properties.PolicyDocument.Statement.filter((s: { Action: string | string[] }) => tagging.test(JSON.stringify(s.Action)));
+    expect(statements.flatMap((s: { Resource: unknown }) => [s.Resource].flat().map(resourceName))).toEqual(['dropbox/photos/*']);
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/DeleteObject(Version)?Tagging/);
+  });
+
+  test("cleanup's grant under rejected/ covers every quarantine key, and nothing under photos/", () => {
+    // IAM's * matches any run of characters, / included.
+    const matches = (pattern: string, key: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(key);
+    const [pattern] = Object.keys(grants('cleanup'))
+      .filter((key) => key.startsWith('dropbox/rejected/'))
+      .map((key) => key.slice('dropbox/'.length));
+    expect(pattern).toBe(`${PREFIXES.quarantine}*`);
+    const version = '3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY';
+    const hash = 'a'.repeat(64);
+    for (const key of [
+      `rejected/2024/holiday/IMG_0001.HEIC~${version}`,
+      `rejected/2024/holiday/IMG_0001.HEIC~${version}.reason.json`,
+      `rejected/IMG 0002 (copy).jpg~unversioned`,
+      `rejected/long-keys/${hash}~${version}`,
+      `rejected/long-keys/${hash}~${version}.reason.json`,
+    ]) {
+      expect([key, matches(pattern, key)]).toEqual([key, true]);
+    }
+    for (const key of ['photos/2024/IMG_0001.HEIC', 'rejected', 'thumbnails/rejected/x']) expect([key, matches(pattern, key)]).toEqual([key, false]);
+  });
+
   test('only archive and cleanup read the Wasabi secret', () => {
     const readers = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) =>
       JSON.stringify(policy).includes('secretsmanager:GetSecretValue'),

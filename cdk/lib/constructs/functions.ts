@@ -63,6 +63,8 @@ export class PipelineFunctions extends Construct {
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [thumbnails.bucketArn] }),
       ],
       objectWildcards: [photos, allThumbnails],
+      // Also HEADs the current object under an upload's key (s3:GetObject, with ListBucket for a
+      // 404), and writes thumbnails with If-Match / If-None-Match (s3:PutObject alone).
       reason: `thumbnail reads any upload under ${PREFIXES.photos} and writes any key of the thumbnails bucket (keys mirror upload paths).`,
     });
     this.archive = new PipelineFunction(this, 'Archive', {
@@ -80,13 +82,17 @@ export class PipelineFunctions extends Construct {
       environment: { ...wasabi, ...thumbnailsBucket },
       statements: [
         new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject'], resources: [uploads] }),
+        // The outcome tag on the exact version archived or quarantined (PutObjectTagging with
+        // a version id needs the Version action), which lets the lifecycle expire it.
+        new iam.PolicyStatement({ actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'], resources: [uploads] }),
+        // rejected/<path>~<version id> and rejected/long-keys/<hash>~<version id>, with their reasons.
         new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [quarantine] }),
         listPrefixes(dropbox, PREFIXES.photos, PREFIXES.quarantine),
         new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [thumbnails.arnForObjects(allThumbnails.pattern)] }),
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [thumbnails.bucketArn] }),
       ],
       objectWildcards: [photos, rejected, allThumbnails],
-      reason: `cleanup removes uploads under ${PREFIXES.photos} (a delete marker: the version stays), moves rejected ones under ${PREFIXES.quarantine}, and checks thumbnails at any key.`,
+      reason: `cleanup tags the settled version of any upload under ${PREFIXES.photos} and removes it (a delete marker: the version stays), moves rejected ones under ${PREFIXES.quarantine}, and checks thumbnails at any key.`,
     });
     wasabiSecret.grantRead(this.cleanup);
   }
