@@ -1,12 +1,13 @@
 //! Archive: streams the original from the dropbox to the archive bucket at Wasabi (another
-//! provider, so no server-side copy), write-once: an existing copy is checked, never
-//! overwritten (Wasabi bills overwrites for 90 days), and the new one is written with
+//! provider, so no server-side copy) under a key unique to its bytes
+//! ([`keys::archive_key`]), so no two photos ever compete for one key and a provider that
+//! ignores `If-None-Match` can at worst rewrite the same bytes. A copy already there is
+//! verified, never rewritten (Wasabi bills overwrites for 90 days); a new one is written with
 //! `If-None-Match: *` and its SHA-256, then read back and verified byte for byte.
 
 use aws_sdk_s3::Client;
 use photopipe::model::{ArchiveRecord, Photo, PhotoRequest};
-use photopipe::s3::checksum::{self, Recorded};
-use photopipe::s3::{self, meta};
+use photopipe::s3::{self, keys, meta};
 use photopipe::wasabi::Wasabi;
 use photopipe::{PipelineError, Result};
 
@@ -23,60 +24,37 @@ pub async fn handle(dependencies: &Dependencies, request: PhotoRequest) -> Resul
     archive_with(s3, wasabi.client().await?, &wasabi.bucket, &request.photo).await
 }
 
-/// The keys a photo may be archived under, in order: its own path, then (if another photo
-/// already holds that path) the path qualified by its checksum.
-pub fn candidate_keys(photo: &Photo) -> [String; 2] {
-    let relative = photo.source.relative_key();
-    [
-        relative.to_owned(),
-        format!("{relative}.sha256-{}", &photo.sha256[..16]),
-    ]
-}
-
 async fn archive_with(
     s3: &Client,
     wasabi: &Client,
     bucket: &str,
     photo: &Photo,
 ) -> Result<ArchiveRecord> {
-    for key in candidate_keys(photo) {
-        let holding = |key| checksum::recorded(wasabi, bucket, key, meta::SHA256, &photo.sha256);
-        let holds_other_photo = match holding(&key).await? {
-            Recorded::Same(_) => false,
-            Recorded::Other => true,
-            Recorded::Absent => match upload(s3, wasabi, bucket, &key, photo).await? {
-                Upload::Written => false,
-                // Another run got there first: is it this photo? Not visible yet means its
-                // upload is still in flight (S3 answers 409 ConditionalRequestConflict
-                // then): retry later rather than take it for another photo.
-                Upload::LostRace => match holding(&key).await? {
-                    Recorded::Same(_) => false,
-                    Recorded::Other => true,
-                    Recorded::Absent => {
-                        return Err(PipelineError::Transient(format!(
-                            "archive {bucket}/{key} is being written by another run"
-                        )));
-                    }
-                },
-            },
-        };
-        if holds_other_photo {
-            tracing::info!(%key, "archive key holds another photo");
-            continue;
+    let key = keys::archive_key(&photo.source, &photo.sha256)?;
+    if s3::head(wasabi, bucket, &key).await?.is_none() {
+        match upload(s3, wasabi, bucket, &key, photo).await? {
+            Upload::Written => tracing::info!(%key, "archive copy written"),
+            // Another run of these very bytes got there first (the key is theirs alone).
+            // Not visible yet means its upload is still in flight (S3 answers 409
+            // ConditionalRequestConflict then): retry later.
+            Upload::LostRace => {
+                if s3::head(wasabi, bucket, &key).await?.is_none() {
+                    return Err(PipelineError::Transient(format!(
+                        "archive {bucket}/{key} is being written by another run"
+                    )));
+                }
+            }
         }
-        s3::verify_copy(wasabi, bucket, &key, &photo.sha256, photo.size).await?;
-        tracing::info!(%key, "archived and verified");
-        return Ok(ArchiveRecord {
-            bucket: bucket.to_owned(),
-            key,
-            sha256: photo.sha256.clone(),
-            size: photo.size,
-        });
     }
-    Err(PipelineError::IntegrityMismatch(format!(
-        "every archive key for {} holds other bytes",
-        photo.source.describe()
-    )))
+    // Whoever wrote it, the copy counts only once its bytes read back as the original's.
+    s3::verify_copy(wasabi, bucket, &key, &photo.sha256, photo.size).await?;
+    tracing::info!(%key, "archived and verified");
+    Ok(ArchiveRecord {
+        bucket: bucket.to_owned(),
+        key,
+        sha256: photo.sha256.clone(),
+        size: photo.size,
+    })
 }
 
 enum Upload {
@@ -165,12 +143,17 @@ mod tests {
         })
     }
 
+    fn archive_key() -> String {
+        format!("trip/a.{}.jpg", &photo().sha256[..16])
+    }
+
     #[tokio::test]
-    async fn writes_once_with_checksum_and_condition_then_verifies() {
+    async fn writes_once_under_a_key_unique_to_the_bytes_then_verifies() {
         let sha_b64 = s3::sha256_base64(&photo().sha256).expect("b64");
+        let key = archive_key();
         let put = mock!(Client::put_object)
             .match_requests(move |r| {
-                r.key() == Some("trip/a.jpg")
+                r.key() == Some(key.as_str())
                     && r.if_none_match() == Some("*")
                     && r.checksum_sha256() == Some(sha_b64.as_str())
                     && r.metadata()
@@ -184,48 +167,27 @@ mod tests {
         let record = archive_with(&dropbox(), &wasabi, "arch", &photo())
             .await
             .expect("archived");
-        assert_eq!(record.key, "trip/a.jpg");
+        assert_eq!(record.key, archive_key());
         assert_eq!(put.num_calls(), 1);
         assert_eq!(get.num_calls(), 1, "the copy is read back");
     }
 
     #[tokio::test]
-    async fn an_existing_identical_copy_is_verified_not_rewritten() {
+    async fn an_existing_copy_is_verified_not_rewritten() {
         let put = mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
-        let (head, get) = (present(photo().sha256), stored(BYTES));
+        // Its metadata is not trusted (a provider may show the object before it): its bytes are.
+        let (head, get) = (present(String::new()), stored(BYTES));
         let wasabi = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &put, &get]);
         let record = archive_with(&dropbox(), &wasabi, "arch", &photo())
             .await
             .expect("archived");
-        assert_eq!(record.key, "trip/a.jpg");
+        assert_eq!(record.key, archive_key());
         assert_eq!(put.num_calls(), 0, "never overwrite at Wasabi");
+        assert_eq!(get.num_calls(), 1);
     }
 
     #[tokio::test]
-    async fn another_photo_at_the_same_path_moves_this_one_to_a_qualified_key() {
-        let sha = photo().sha256;
-        let qualified = format!("trip/a.jpg.sha256-{}", &sha[..16]);
-        let other = mock!(Client::head_object)
-            .match_requests(|r| r.key() == Some("trip/a.jpg"))
-            .then_output(|| {
-                HeadObjectOutput::builder()
-                    .metadata("sha256", "00ff")
-                    .build()
-            });
-        let expected = qualified.clone();
-        let put = mock!(Client::put_object)
-            .match_requests(move |r| r.key() == Some(expected.as_str()))
-            .then_output(|| PutObjectOutput::builder().build());
-        let (head, get) = (absent(), stored(BYTES));
-        let wasabi = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&other, &head, &put, &get]);
-        let record = archive_with(&dropbox(), &wasabi, "arch", &photo())
-            .await
-            .expect("archived");
-        assert_eq!(record.key, qualified);
-    }
-
-    #[tokio::test]
-    async fn a_lost_race_with_the_same_photo_is_success() {
+    async fn a_lost_race_with_another_run_of_the_same_bytes_is_success() {
         let put = mock!(Client::put_object).then_error(|| {
             PutObjectError::generic(ErrorMetadata::builder().code("PreconditionFailed").build())
         });
@@ -239,11 +201,11 @@ mod tests {
         let record = archive_with(&dropbox(), &wasabi, "arch", &photo())
             .await
             .expect("archived");
-        assert_eq!(record.key, "trip/a.jpg");
+        assert_eq!(record.key, archive_key());
     }
 
     #[tokio::test]
-    async fn a_race_with_an_upload_still_in_flight_is_retried_not_qualified() {
+    async fn a_race_with_an_upload_still_in_flight_is_retried() {
         let put = mock!(Client::put_object).then_error(|| {
             PutObjectError::generic(
                 ErrorMetadata::builder()
@@ -257,16 +219,36 @@ mod tests {
             .await
             .expect_err("retried");
         assert_eq!(err.error_name(), "Photo.Transient");
-        assert_eq!(put.num_calls(), 1, "no second upload under a qualified key");
+        assert_eq!(put.num_calls(), 1);
     }
 
     #[tokio::test]
-    async fn a_corrupt_copy_is_an_integrity_mismatch() {
+    async fn a_corrupt_copy_is_an_integrity_mismatch_and_is_not_rewritten() {
+        let put = mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
         let (head, get) = (present(photo().sha256), stored(b"something else"));
-        let wasabi = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get]);
+        let wasabi = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &put, &get]);
         let err = archive_with(&dropbox(), &wasabi, "arch", &photo())
             .await
             .expect_err("mismatch");
         assert_eq!(err.error_name(), "Photo.IntegrityMismatch");
+        assert_eq!(put.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_storage_failure_is_transient_not_an_integrity_mismatch() {
+        let put = mock!(Client::put_object).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(500).expect("status"),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>InternalError</Code><Message>disk</Message></Error>",
+                ),
+            )
+        });
+        let head = absent();
+        let wasabi = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &put]);
+        let err = archive_with(&dropbox(), &wasabi, "arch", &photo())
+            .await
+            .expect_err("failed");
+        assert_eq!(err.error_name(), "Photo.Transient", "{err}");
     }
 }

@@ -10,7 +10,7 @@ use photopipe::model::{
     QuarantineReason, ThumbnailRecord,
 };
 use photopipe::s3::checksum::{self, Recorded};
-use photopipe::s3::dropbox::{self, Quarantine, Removal};
+use photopipe::s3::dropbox::{self, Holder, Outcome, Quarantine, Removal};
 use photopipe::s3::{self, meta};
 use photopipe::wasabi::Wasabi;
 use photopipe::{PipelineError, Result};
@@ -54,14 +54,6 @@ async fn remove_archived(
     thumbnails: &[ThumbnailRecord],
     archive: &ArchiveRecord,
 ) -> Result<CleanupOutcome> {
-    if thumbnails.is_empty() {
-        return Err(PipelineError::NotVerified(
-            "the thumbnail step recorded no thumbnail".into(),
-        ));
-    }
-    for thumbnail in thumbnails {
-        verify_thumbnail(s3, thumbnails_bucket, thumbnail, photo).await?;
-    }
     if archive.sha256 != photo.sha256 {
         return Err(PipelineError::IntegrityMismatch(format!(
             "archive record says SHA-256 {}, the original has {}",
@@ -76,9 +68,25 @@ async fn remove_archived(
         photo.size,
     )
     .await?;
-    let result = match dropbox::remove_original(s3, &photo.source, &photo.etag).await? {
+    // Thumbnails show the current upload: once another holds the key (or none does), this
+    // version's thumbnails were rightly skipped or replaced, and only its archive counts.
+    let holder = dropbox::holder(s3, &photo.source, &photo.etag).await?;
+    if holder == Holder::This {
+        if thumbnails.is_empty() {
+            return Err(PipelineError::NotVerified(
+                "the thumbnail step recorded no thumbnail".into(),
+            ));
+        }
+        for thumbnail in thumbnails {
+            verify_thumbnail(s3, thumbnails_bucket, thumbnail, photo).await?;
+        }
+    }
+    let removal =
+        dropbox::remove_original(s3, &photo.source, &photo.etag, Outcome::Archived).await?;
+    let result = match removal {
         Removal::Removed => CleanupResult::Removed,
         Removal::AlreadyGone => CleanupResult::AlreadyRemoved,
+        Removal::Superseded => CleanupResult::Superseded,
     };
     tracing::info!(key = %photo.source.key, ?result, "cleanup done");
     Ok(CleanupOutcome {
@@ -152,7 +160,9 @@ mod tests {
     use aws_sdk_s3::operation::get_object::GetObjectOutput;
     use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
     use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput;
     use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::TaggingDirective;
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
@@ -199,41 +209,90 @@ mod tests {
         mock_client!(aws_sdk_s3, [&get])
     }
 
+    /// The dropbox's HEAD of the key (no version): `version` is the current one.
+    fn current(version: &'static str) -> aws_smithy_mocks::Rule {
+        mock!(Client::head_object)
+            .match_requests(|r| r.bucket() == Some("drop"))
+            .then_output(move || HeadObjectOutput::builder().version_id(version).build())
+    }
+
+    fn tagging(value: &'static str) -> aws_smithy_mocks::Rule {
+        mock!(Client::put_object_tagging)
+            .match_requests(move |r| {
+                r.version_id() == Some("v1")
+                    && r.tagging()
+                        .is_some_and(|t| t.tag_set().iter().any(|tag| tag.value() == value))
+            })
+            .then_output(|| PutObjectTaggingOutput::builder().build())
+    }
+
     #[tokio::test]
     async fn removes_the_original_only_after_both_copies_verify() {
-        let thumb = thumbnail_head(photo().sha256);
-        let original = mock!(Client::head_object)
-            .match_requests(|r| r.bucket() == Some("drop"))
-            .then_output(|| HeadObjectOutput::builder().version_id("v1").build());
+        let (thumb, original) = (thumbnail_head(photo().sha256), current("v1"));
+        let tag = tagging("archived");
         let delete =
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
-        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &original, &delete]);
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&thumb, &original, &tag, &delete]
+        );
         let outcome = remove_with(&s3, BYTES).await.expect("removed");
         assert_eq!(outcome.result, CleanupResult::Removed);
-        assert_eq!(delete.num_calls(), 1);
+        assert_eq!((tag.num_calls(), delete.num_calls()), (1, 1));
     }
 
     #[tokio::test]
     async fn keeps_the_original_when_the_archive_differs() {
-        let thumb = thumbnail_head(photo().sha256);
-        let delete =
-            mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
-        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &delete]);
+        let (thumb, original) = (thumbnail_head(photo().sha256), current("v1"));
+        let (tag, delete) = (
+            tagging("archived"),
+            mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build()),
+        );
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&thumb, &original, &tag, &delete]
+        );
         let err = remove_with(&s3, b"bit rot").await.expect_err("kept");
         assert_eq!(err.error_name(), "Photo.IntegrityMismatch");
-        assert_eq!(delete.num_calls(), 0);
+        assert_eq!((tag.num_calls(), delete.num_calls()), (0, 0));
     }
 
     #[tokio::test]
-    async fn keeps_the_original_when_the_thumbnail_is_missing() {
+    async fn keeps_the_current_original_when_its_thumbnail_is_missing() {
         let thumb = mock!(Client::head_object)
+            .match_requests(|r| r.bucket() == Some("thumbs"))
             .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let (original, tag) = (current("v1"), tagging("archived"));
         let delete =
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
-        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&thumb, &delete]);
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&thumb, &original, &tag, &delete]
+        );
         let err = remove_with(&s3, BYTES).await.expect_err("kept");
         assert_eq!(err.error_name(), "Photo.NotVerified");
-        assert_eq!(delete.num_calls(), 0);
+        assert_eq!((tag.num_calls(), delete.num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_superseded_version_is_archived_and_tagged_and_the_newer_upload_kept() {
+        // A newer upload holds the key and its thumbnail: this version's archive is what
+        // counts, its thumbnail is rightly the newer one's.
+        let thumb = thumbnail_head("00ff".into());
+        let (newer, tag) = (current("v2"), tagging("archived"));
+        let delete =
+            mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&thumb, &newer, &tag, &delete]
+        );
+        let outcome = remove_with(&s3, BYTES).await.expect("settled");
+        assert_eq!(outcome.result, CleanupResult::Superseded);
+        assert_eq!((tag.num_calls(), delete.num_calls()), (1, 0));
     }
 
     /// Cleanup of `photo()` with its recorded thumbnail and archive copy, the archive
@@ -275,29 +334,41 @@ mod tests {
                     .build()
             });
         let reason = mock!(Client::put_object)
-            .match_requests(|r| r.key() == Some("rejected/a b.jpg.reason.json"))
+            .match_requests(|r| {
+                r.key() == Some("rejected/a b.jpg~v1.reason.json") && r.if_none_match() == Some("*")
+            })
             .then_output(|| PutObjectOutput::builder().build());
         let copy = mock!(Client::copy_object)
             .match_requests(|r| {
-                r.key() == Some("rejected/a b.jpg")
+                r.key() == Some("rejected/a b.jpg~v1")
                     && r.copy_source() == Some("drop/photos/a%20b.jpg?versionId=v1")
+                    && r.tagging_directive() == Some(&TaggingDirective::Replace)
             })
             .then_output(|| CopyObjectOutput::builder().build());
+        let tag = tagging("quarantined");
         let delete = mock!(Client::delete_object)
             .match_requests(|r| r.key() == Some("photos/a b.jpg"))
             .then_output(|| DeleteObjectOutput::builder().build());
         let s3 = mock_client!(
             aws_sdk_s3,
             RuleMode::MatchAny,
-            [&head, &reason, &copy, &delete]
+            [&head, &reason, &copy, &tag, &delete]
         );
         let (event, error) = bad_upload();
         let outcome = quarantine(&s3, &event, &error).await.expect("quarantined");
         assert_eq!(outcome.result, CleanupResult::Quarantined);
-        assert_eq!(outcome.quarantine_key.as_deref(), Some("rejected/a b.jpg"));
         assert_eq!(
-            (reason.num_calls(), copy.num_calls(), delete.num_calls()),
-            (1, 1, 1)
+            outcome.quarantine_key.as_deref(),
+            Some("rejected/a b.jpg~v1")
+        );
+        assert_eq!(
+            (
+                reason.num_calls(),
+                copy.num_calls(),
+                tag.num_calls(),
+                delete.num_calls()
+            ),
+            (1, 1, 1, 1)
         );
     }
 
@@ -307,7 +378,7 @@ mod tests {
             .match_requests(|r| r.key() == Some("photos/a b.jpg"))
             .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
         let kept = mock!(Client::head_object)
-            .match_requests(|r| r.key() == Some("rejected/a b.jpg"))
+            .match_requests(|r| r.key() == Some("rejected/a b.jpg~v1"))
             .then_output(|| HeadObjectOutput::builder().build());
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&gone, &kept]);
         let (event, error) = bad_upload();

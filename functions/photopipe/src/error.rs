@@ -23,6 +23,12 @@ pub enum PipelineError {
     #[strum(serialize = "Photo.UnsupportedFormat")]
     #[error("{0}")]
     UnsupportedFormat(String),
+    /// The key leaves no room, within S3's 1024-byte limit, for the names derived from it
+    /// (its thumbnails, its archive copy): permanent, quarantined under a name derived from
+    /// its hash, with the full key in the reason.
+    #[strum(serialize = "Photo.KeyTooLong")]
+    #[error("{0}")]
+    KeyTooLong(String),
     /// The event does not describe an object we can process (wrong source, bad key encoding).
     #[strum(serialize = "Photo.InvalidEvent")]
     #[error("{0}")]
@@ -31,6 +37,11 @@ pub enum PipelineError {
     #[strum(serialize = "Photo.SourceMissing")]
     #[error("{0}")]
     SourceMissing(String),
+    /// The key ends in `/`: a folder marker (the S3 console's "Create folder", a sync tool),
+    /// not an upload. The run ends at once, successfully.
+    #[strum(serialize = "Photo.FolderMarker")]
+    #[error("{0}")]
+    FolderMarker(String),
     /// A stored copy does not match the bytes it should hold: needs an operator.
     #[strum(serialize = "Photo.IntegrityMismatch")]
     #[error("{0}")]
@@ -228,40 +239,81 @@ mod tests {
                     other => panic!("unknown handling {other:?} for {name}"),
                 }
             }
-            // The first two steps are the ones that look at the photo's bytes.
+            // The first two steps are the ones that look at the photo's bytes; validate is
+            // the one that reads the event.
             for task in ["Validate", "Thumbnail"] {
-                let caught = caught_to(&states[task]);
-                match handling.as_str() {
-                    "quarantine" => {
-                        assert_eq!(caught.as_deref(), Some("Quarantine"), "{task}: {name}")
-                    }
-                    "succeed" => assert!(caught.is_some(), "{task} must catch {name}"),
-                    _ => {}
+                if handling == "quarantine" {
+                    let caught = caught_to(&states[task]);
+                    assert_eq!(caught.as_deref(), Some("Quarantine"), "{task}: {name}");
+                }
+            }
+            if handling == "succeed" {
+                assert!(
+                    caught_to(&states["Validate"]).is_some(),
+                    "Validate must catch {name}"
+                );
+            }
+        }
+    }
+
+    /// A list of Lambda's own error names from `contract/errors.json`.
+    fn lambda_errors(list: &str) -> Vec<String> {
+        let contract: serde_json::Value =
+            serde_json::from_str(include_str!("../../../contract/errors.json")).expect("JSON");
+        contract[list]
+            .as_array()
+            .expect(list)
+            .iter()
+            .map(|n| n.as_str().expect("name").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_state_machine_names_only_contract_errors_and_lambda_errors() {
+        let lambda = [
+            lambda_errors("lambdaServiceErrors"),
+            lambda_errors("lambdaCrashErrors"),
+        ]
+        .concat();
+        for (task, state) in asl_states() {
+            for clause in ["Retry", "Catch"] {
+                for (name, _) in clauses(&state, clause) {
+                    assert!(
+                        PipelineError::NAMES.contains(&name.as_str()) || lambda.contains(&name),
+                        "{task} names {name}, which is neither ours nor Lambda's"
+                    );
                 }
             }
         }
     }
 
     #[test]
-    fn the_state_machine_names_only_contract_errors_and_lambda_service_errors() {
-        let contract_json: serde_json::Value =
-            serde_json::from_str(include_str!("../../../contract/errors.json")).expect("JSON");
-        let lambda: Vec<_> = contract_json["lambdaServiceErrors"]
-            .as_array()
-            .expect("lambdaServiceErrors")
-            .iter()
-            .map(|n| n.as_str().expect("name"))
-            .collect();
+    fn every_task_retries_lambda_errors_catches_none_and_has_a_timeout() {
+        let lambda = [
+            lambda_errors("lambdaServiceErrors"),
+            lambda_errors("lambdaCrashErrors"),
+        ]
+        .concat();
         for (task, state) in asl_states() {
-            for clause in ["Retry", "Catch"] {
-                for (name, _) in clauses(&state, clause) {
-                    assert!(
-                        PipelineError::NAMES.contains(&name.as_str())
-                            || lambda.contains(&name.as_str()),
-                        "{task} names {name}, which is neither ours nor a Lambda service error"
-                    );
-                }
+            if state["Type"] != "Task" {
+                continue;
             }
+            let retried: Vec<_> = clauses(&state, "Retry")
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            let caught: Vec<_> = clauses(&state, "Catch")
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            for name in &lambda {
+                assert!(retried.contains(name), "{task} must retry {name}");
+                assert!(!caught.contains(name), "{task} must not catch {name}");
+            }
+            assert!(
+                state["TimeoutSeconds"].as_u64().is_some_and(|t| t > 60),
+                "{task} needs a TimeoutSeconds beyond the functions' 60 s"
+            );
         }
     }
 }

@@ -55,7 +55,7 @@ impl ObjectCreatedEvent {
             )));
         }
         let key = decode_event_key(&self.detail.object.key)?;
-        if !key.starts_with(PHOTOS_PREFIX) || key.len() == PHOTOS_PREFIX.len() {
+        if !key.starts_with(PHOTOS_PREFIX) {
             return Err(PipelineError::InvalidEvent(format!(
                 "object key {key:?} is not under {PHOTOS_PREFIX}"
             )));
@@ -101,6 +101,12 @@ pub fn encode_event_key(key: &str) -> String {
 }
 
 impl SourceObject {
+    /// A key ending in `/` (`photos/` itself among them): what the S3 console's "Create
+    /// folder" and sync tools write, an empty object standing for a folder.
+    pub fn is_folder_key(&self) -> bool {
+        self.key.ends_with('/')
+    }
+
     /// The key below `photos/`, used to derive every output key.
     pub fn relative_key(&self) -> &str {
         self.key.strip_prefix(PHOTOS_PREFIX).unwrap_or(&self.key)
@@ -173,5 +179,17 @@ mod tests {
         assert!(matches!(outside, Err(PipelineError::InvalidEvent(_))));
         let bad = event("photos/%FF.jpg", None).source_object();
         assert!(matches!(bad, Err(PipelineError::InvalidEvent(_))));
+    }
+
+    #[test]
+    fn folder_keys_are_recognised_photos_itself_among_them() {
+        for (key, folder) in [
+            ("photos/", true),
+            ("photos/trip/", true),
+            ("photos/a", false),
+        ] {
+            let source = event(key, None).source_object().expect("under photos/");
+            assert_eq!(source.is_folder_key(), folder, "{key}");
+        }
     }
 }

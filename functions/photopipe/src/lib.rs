@@ -9,7 +9,7 @@ pub mod format;
 pub mod model;
 pub mod s3;
 pub mod settings;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod wasabi;
 

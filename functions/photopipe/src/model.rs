@@ -114,8 +114,12 @@ pub struct CleanupOutcome {
 pub enum CleanupResult {
     /// The archived original is removed from `photos/` (a delete marker).
     Removed,
-    /// It was gone already, or a newer upload now holds its key (left untouched).
+    /// It was gone from `photos/` already (an earlier attempt's delete marker, or its
+    /// owner's).
     AlreadyRemoved,
+    /// A newer upload now holds its key: this version, archived and tagged, is left as a
+    /// noncurrent version for the lifecycle rule, and the newer one is untouched.
+    Superseded,
     /// The rejected original is in quarantine with its reason.
     Quarantined,
     /// An earlier attempt quarantined it.

@@ -12,6 +12,17 @@ pub const PHOTOS_PREFIX: &str = "photos/";
 /// Where rejected originals go in the dropbox (outside the watched `photos/`).
 pub const QUARANTINE_PREFIX: &str = "rejected/";
 
+/// The object tag cleanup puts on an original's exact version once its fate is settled; the
+/// dropbox's lifecycle expires a noncurrent version only when it carries it, so a version
+/// never archived or quarantined is never expired.
+pub mod outcome_tag {
+    pub const KEY: &str = "photopipe-outcome";
+    /// Its copy at Wasabi is verified.
+    pub const ARCHIVED: &str = "archived";
+    /// It is copied under `rejected/` with its reason.
+    pub const QUARANTINED: &str = "quarantined";
+}
+
 /// The environment variables the functions read.
 pub mod env {
     pub const MAX_BYTES: &str = "MAX_BYTES";
@@ -402,6 +413,15 @@ mod tests {
         let settings = contract(include_str!("../../../contract/settings.json"));
         assert_eq!(settings["prefixes"]["photos"], PHOTOS_PREFIX);
         assert_eq!(settings["prefixes"]["quarantine"], QUARANTINE_PREFIX);
+        let tag = &settings["lifecycle"]["outcomeTag"];
+        assert_eq!(
+            (&tag["key"], &tag["archived"], &tag["quarantined"]),
+            (
+                &outcome_tag::KEY.into(),
+                &outcome_tag::ARCHIVED.into(),
+                &outcome_tag::QUARANTINED.into()
+            )
+        );
         let setting = |name: &str| &settings["settings"][name];
         let limits = InputLimits::default();
         assert_eq!(setting("maxBytes")["default"], limits.max_bytes);

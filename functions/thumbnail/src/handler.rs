@@ -1,12 +1,17 @@
 //! Thumbnail: renders the validated original into every configured rendition (one decode)
-//! and writes them to the thumbnails bucket under keys derived from the source key. A
-//! thumbnail already made from the same bytes with the same rendition (a duplicate event, a
-//! redrive) is found and reused, not made again.
+//! and writes them to the thumbnails bucket under keys derived from the source key, so each
+//! path's thumbnails show its latest upload. Only the version that is current in the dropbox
+//! writes them, each write conditional on what the key held when it looked (`If-Match` its
+//! ETag, or `If-None-Match: *`): an older upload's run, late or racing a newer one, never
+//! replaces the newer picture. A thumbnail already made from the same bytes with the same
+//! rendition (a duplicate event, a redrive) is found and reused, not made again.
+
+use std::collections::HashMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use photopipe::model::{Photo, PhotoRequest, ThumbnailRecord};
-use photopipe::s3::checksum::{self, Recorded};
+use photopipe::s3::dropbox::{self, Holder};
 use photopipe::s3::{self, meta};
 use photopipe::settings::{InputLimits, Rendition, ThumbnailSettings};
 use photopipe::{PipelineError, Result};
@@ -22,6 +27,19 @@ pub struct Dependencies {
     pub limits: InputLimits,
 }
 
+/// How many times the keys may change under us (another run writing) before the step
+/// gives up for now and lets the state machine retry it.
+const WRITE_ROUNDS: usize = 5;
+
+/// What a rendition's key holds.
+enum Existing {
+    /// A thumbnail of these very bytes with this rendition.
+    Made(ThumbnailRecord),
+    /// Something else, with its ETag: an older upload's thumbnail, or another rendition's.
+    Other(String),
+    Absent,
+}
+
 pub async fn handle(
     dependencies: &Dependencies,
     request: PhotoRequest,
@@ -34,21 +52,97 @@ pub async fn handle(
     } = dependencies;
     let photo = request.photo;
     let renditions = &settings.renditions;
-    let mut records = Vec::with_capacity(renditions.len());
-    for rendition in renditions {
-        let key = s3::thumbnail_key(&photo.source, rendition);
-        records.push(existing_thumbnail(s3, bucket, &key, &photo, rendition).await?);
-    }
-    let missing: Vec<Rendition> = renditions
+    let keys = renditions
         .iter()
-        .zip(&records)
-        .filter(|(_, record)| record.is_none())
-        .map(|(r, _)| *r)
-        .collect();
-    if missing.is_empty() {
-        tracing::info!(key = %photo.source.key, "every thumbnail already made from these bytes");
-        return Ok(records.into_iter().flatten().collect());
+        .map(|rendition| s3::thumbnail_key(&photo.source, rendition))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rendered: HashMap<usize, Thumbnail> = HashMap::new();
+    'round: for _ in 0..WRITE_ROUNDS {
+        let mut existing = Vec::with_capacity(keys.len());
+        for (key, rendition) in keys.iter().zip(renditions) {
+            existing.push(existing_thumbnail(s3, bucket, key, &photo, rendition).await?);
+        }
+        let missing: Vec<usize> = (0..keys.len())
+            .filter(|&i| !matches!(existing[i], Existing::Made(_)))
+            .collect();
+        if missing.is_empty() {
+            tracing::info!(key = %photo.source.key, "every thumbnail already made from these bytes");
+            return Ok(made_records(existing));
+        }
+        // Looked at after the keys, so a newer upload's thumbnail written since is caught
+        // by the write's condition.
+        if dropbox::holder(s3, &photo.source, &photo.etag).await? != Holder::This {
+            tracing::info!(
+                key = %photo.source.key,
+                "no longer the current upload: its thumbnails are the newer upload's to make"
+            );
+            return Ok(made_records(existing));
+        }
+        let to_render: Vec<usize> = missing
+            .iter()
+            .copied()
+            .filter(|i| !rendered.contains_key(i))
+            .collect();
+        if !to_render.is_empty() {
+            let wanted: Vec<Rendition> = to_render.iter().map(|&i| renditions[i]).collect();
+            let made = render(s3, &photo, &wanted, limits).await?;
+            if made.len() != wanted.len() {
+                return Err(PipelineError::Internal(format!(
+                    "{} renditions asked for, {} made",
+                    wanted.len(),
+                    made.len()
+                )));
+            }
+            rendered.extend(to_render.into_iter().zip(made));
+        }
+        for i in missing {
+            let condition = match &existing[i] {
+                Existing::Other(etag) => Condition::Replaces(etag.clone()),
+                _ => Condition::Creates,
+            };
+            let thumb = &rendered[&i];
+            let Some(record) = write(
+                s3,
+                bucket,
+                &keys[i],
+                &photo,
+                &renditions[i],
+                thumb,
+                condition,
+            )
+            .await?
+            else {
+                tracing::info!(key = %keys[i], "the thumbnail changed while we wrote: looking again");
+                continue 'round;
+            };
+            existing[i] = Existing::Made(record);
+        }
+        return Ok(made_records(existing));
     }
+    Err(PipelineError::Transient(format!(
+        "the thumbnails of {} kept changing under concurrent writes",
+        photo.source.describe()
+    )))
+}
+
+/// The records of the renditions made from these bytes.
+fn made_records(existing: Vec<Existing>) -> Vec<ThumbnailRecord> {
+    existing
+        .into_iter()
+        .filter_map(|e| match e {
+            Existing::Made(record) => Some(record),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads the original (checking it is still the bytes validate saw) and makes `wanted`.
+async fn render(
+    s3: &Client,
+    photo: &Photo,
+    wanted: &[Rendition],
+    limits: &InputLimits,
+) -> Result<Vec<Thumbnail>> {
     let original = s3::read_original(s3, &photo.source, limits).await?;
     let actual = s3::sha256_hex(&original.bytes);
     if actual != photo.sha256 {
@@ -59,72 +153,95 @@ pub async fn handle(
         )));
     }
     let inspection = imaging::inspect(&original.bytes, limits)?;
-    let mut made =
-        imaging::make_thumbnails(&original.bytes, &inspection, &missing, limits)?.into_iter();
-    for (rendition, record) in renditions.iter().zip(records.iter_mut()) {
-        if record.is_none() {
-            let thumb = made
-                .next()
-                .ok_or_else(|| PipelineError::Internal("a rendition was not made".into()))?;
-            *record = Some(write(s3, bucket, &photo, rendition, thumb).await?);
-        }
-    }
-    Ok(records.into_iter().flatten().collect())
+    imaging::make_thumbnails(&original.bytes, &inspection, wanted, limits)
 }
 
+/// The condition a thumbnail write is made on.
+enum Condition {
+    /// The key held nothing: `If-None-Match: *`.
+    Creates,
+    /// The key held the object with this ETag: `If-Match`.
+    Replaces(String),
+}
+
+/// Writes one thumbnail on `condition`; `None` when the key changed since it was looked at.
 async fn write(
     s3: &Client,
     bucket: &str,
+    key: &str,
     photo: &Photo,
     rendition: &Rendition,
-    thumb: Thumbnail,
-) -> Result<ThumbnailRecord> {
-    let key = s3::thumbnail_key(&photo.source, rendition);
+    thumb: &Thumbnail,
+    condition: Condition,
+) -> Result<Option<ThumbnailRecord>> {
     let bytes = thumb.bytes.len() as u64;
-    s3.put_object()
+    let mut put = s3
+        .put_object()
         .bucket(bucket)
-        .key(&key)
+        .key(key)
         .content_type(rendition.format.content_type())
-        .body(ByteStream::from(thumb.bytes))
+        .body(ByteStream::from(thumb.bytes.clone()))
         .set_metadata(Some(meta::source(&photo.source)))
         .metadata(meta::SOURCE_SHA256, &photo.sha256)
         .metadata(meta::RENDITION, rendition.to_string())
         .metadata(meta::WIDTH, thumb.width.to_string())
-        .metadata(meta::HEIGHT, thumb.height.to_string())
-        .send()
-        .await
-        .map_err(|err| PipelineError::from_sdk(&format!("PutObject s3://{bucket}/{key}"), err))?;
+        .metadata(meta::HEIGHT, thumb.height.to_string());
+    put = match condition {
+        Condition::Creates => put.if_none_match("*"),
+        Condition::Replaces(etag) => put.if_match(etag),
+    };
+    match put.send().await {
+        Ok(_) => {}
+        // 412 (the condition failed), 409 (a write in flight), 404 (If-Match on an object
+        // deleted since): someone else wrote; look again.
+        Err(err)
+            if s3::lost_conditional_write(&err)
+                || err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 404) =>
+        {
+            return Ok(None);
+        }
+        Err(err) => {
+            return Err(PipelineError::from_sdk(
+                &format!("PutObject s3://{bucket}/{key}"),
+                err,
+            ));
+        }
+    }
     tracing::info!(%key, thumb.width, thumb.height, bytes, "thumbnail written");
-    Ok(ThumbnailRecord {
+    Ok(Some(ThumbnailRecord {
         bucket: bucket.to_owned(),
-        key,
+        key: key.to_owned(),
         width: thumb.width,
         height: thumb.height,
         bytes,
-    })
+    }))
 }
 
-/// The thumbnail at `key`, if one made from these very bytes with this rendition is there.
+/// What `key` holds: a thumbnail made from these very bytes with this rendition, something
+/// else (with its ETag, to replace it only if it is still that), or nothing.
 async fn existing_thumbnail(
     s3: &Client,
     bucket: &str,
     key: &str,
     photo: &Photo,
     rendition: &Rendition,
-) -> Result<Option<ThumbnailRecord>> {
-    let Recorded::Same(head) =
-        checksum::recorded(s3, bucket, key, meta::SOURCE_SHA256, &photo.sha256).await?
-    else {
-        return Ok(None);
+) -> Result<Existing> {
+    let Some(head) = s3::head(s3, bucket, key).await? else {
+        return Ok(Existing::Absent);
     };
-    if meta::get(&head, meta::RENDITION) != Some(rendition.to_string().as_str()) {
-        return Ok(None);
+    let other = || Existing::Other(head.e_tag().unwrap_or_default().to_owned());
+    if meta::get(&head, meta::SOURCE_SHA256) != Some(photo.sha256.as_str())
+        || meta::get(&head, meta::RENDITION) != Some(rendition.to_string().as_str())
+    {
+        return Ok(other());
     }
     let dimension = |name| meta::get(&head, name).and_then(|v| v.parse().ok());
     let (Some(width), Some(height)) = (dimension(meta::WIDTH), dimension(meta::HEIGHT)) else {
-        return Ok(None);
+        return Ok(other());
     };
-    Ok(Some(ThumbnailRecord {
+    Ok(Existing::Made(ThumbnailRecord {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         width,
@@ -138,9 +255,10 @@ mod tests {
     use super::*;
     use aws_sdk_s3::operation::get_object::GetObjectOutput;
     use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
-    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
     use aws_sdk_s3::types::error::NotFound;
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
     use photopipe::testing;
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
@@ -168,8 +286,7 @@ mod tests {
     async fn writes_a_fitted_thumbnail_with_its_provenance() {
         let bytes = jpeg(1000, 500);
         let body = bytes.clone();
-        let head = mock!(Client::head_object)
-            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let (head, current) = (no_thumbnail(), current("v1"));
         let get = mock!(Client::get_object)
             .match_requests(|r| r.version_id() == Some("v1"))
             .then_output(move || {
@@ -183,6 +300,7 @@ mod tests {
             .match_requests(move |r| {
                 r.bucket() == Some("thumbs")
                     && r.key() == Some("256x256/a.jpg.jpg")
+                    && r.if_none_match() == Some("*")
                     && r.content_type() == Some("image/jpeg")
                     && r.metadata().and_then(|m| m.get("source-sha256")) == Some(&sha)
                     && r.metadata()
@@ -195,7 +313,11 @@ mod tests {
                         == Some("256")
             })
             .then_output(|| PutObjectOutput::builder().build());
-        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get, &put]);
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&head, &current, &get, &put]
+        );
         let record = thumbnail_of(&client, &bytes).await.expect("thumbnail");
         assert_eq!(record.len(), 1);
         let record = &record[0];
@@ -231,16 +353,113 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_an_original_whose_bytes_changed_since_validate() {
-        let head = mock!(Client::head_object)
-            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let (head, current) = (no_thumbnail(), current("v1"));
         let get = mock!(Client::get_object).then_output(|| {
             GetObjectOutput::builder()
                 .content_length(3)
                 .body(ByteStream::from_static(b"new"))
                 .build()
         });
-        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &get]);
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &current, &get]);
         let err = thumbnail_of(&client, b"old").await.expect_err("mismatch");
         assert_eq!(err.error_name(), "Photo.IntegrityMismatch");
+    }
+
+    fn no_thumbnail() -> Rule {
+        mock!(Client::head_object)
+            .match_requests(|r| r.bucket() == Some("thumbs"))
+            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()))
+    }
+
+    /// An older upload's thumbnail under the key, ETag `"old"`.
+    fn older_thumbnail() -> Rule {
+        mock!(Client::head_object)
+            .match_requests(|r| r.bucket() == Some("thumbs"))
+            .then_output(|| {
+                HeadObjectOutput::builder()
+                    .e_tag("\"old\"")
+                    .metadata("source-sha256", "00ff")
+                    .metadata("rendition", "256x256:fit:jpeg:q80")
+                    .metadata("width", "1")
+                    .metadata("height", "1")
+                    .build()
+            })
+    }
+
+    /// The dropbox's HEAD of the original's key (no version): `version` is current.
+    fn current(version: &'static str) -> Rule {
+        mock!(Client::head_object)
+            .match_requests(|r| r.bucket() == Some("drop") && r.version_id().is_none())
+            .then_output(move || HeadObjectOutput::builder().version_id(version).build())
+    }
+
+    fn serving(bytes: Vec<u8>) -> Rule {
+        mock!(Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .content_length(bytes.len() as i64)
+                .body(ByteStream::from(bytes.clone()))
+                .build()
+        })
+    }
+
+    #[tokio::test]
+    async fn replaces_an_older_uploads_thumbnail_only_if_it_is_still_that_one() {
+        let bytes = jpeg(300, 300);
+        let (head, current, get) = (older_thumbnail(), current("v1"), serving(bytes.clone()));
+        let put = mock!(Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"old\"") && r.if_none_match().is_none())
+            .then_output(|| PutObjectOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&head, &current, &get, &put]
+        );
+        let records = thumbnail_of(&client, &bytes).await.expect("written");
+        assert_eq!(records.len(), 1);
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_version_no_longer_current_writes_no_thumbnail() {
+        let bytes = jpeg(300, 300);
+        let put = mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
+        let get = serving(bytes.clone());
+        for holder in [
+            current("v2"),
+            mock!(Client::head_object)
+                .match_requests(|r| r.bucket() == Some("drop"))
+                .then_error(|| HeadObjectError::NotFound(NotFound::builder().build())),
+        ] {
+            let head = older_thumbnail();
+            let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head, &holder, &get, &put]);
+            let records = thumbnail_of(&client, &bytes).await.expect("skipped");
+            assert!(records.is_empty(), "{records:?}");
+        }
+        assert_eq!(
+            put.num_calls(),
+            0,
+            "a newer upload's thumbnail is never replaced"
+        );
+        assert_eq!(get.num_calls(), 0, "nothing is rendered for nothing");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_loses_to_a_newer_upload_looks_again_and_leaves_it() {
+        // Round 1: the key holds an older thumbnail and this version is current, but a newer
+        // upload's run writes first (412). Round 2: the newer one is current: nothing written.
+        let bytes = jpeg(300, 300);
+        let (head1, now_v1, get) = (older_thumbnail(), current("v1"), serving(bytes.clone()));
+        let lost = mock!(Client::put_object).then_error(|| {
+            PutObjectError::generic(ErrorMetadata::builder().code("PreconditionFailed").build())
+        });
+        let (head2, now_v2) = (older_thumbnail(), current("v2"));
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::Sequential,
+            [&head1, &now_v1, &get, &lost, &head2, &now_v2]
+        );
+        let records = thumbnail_of(&client, &bytes).await.expect("left alone");
+        assert!(records.is_empty());
+        assert_eq!((lost.num_calls(), now_v2.num_calls()), (1, 1));
     }
 }

@@ -4,9 +4,10 @@
 //! decodes, and records what later steps need (never the bytes themselves).
 
 use aws_sdk_s3::Client;
+use photopipe::event::SourceObject;
 use photopipe::model::{Photo, ValidateRequest};
 use photopipe::settings::InputLimits;
-use photopipe::{Result, s3};
+use photopipe::{PipelineError, Result, s3};
 use photopipe_imaging as imaging;
 
 /// What validate works with.
@@ -19,14 +20,16 @@ pub struct Dependencies {
 pub async fn handle(dependencies: &Dependencies, request: ValidateRequest) -> Result<Photo> {
     let Dependencies { s3, limits } = dependencies;
     let mut source = request.event.source_object()?;
+    if source.is_folder_key() {
+        return Err(folder_marker(s3, &source).await);
+    }
     let original = s3::read_original(s3, &source, limits).await?;
     let bytes = original.bytes;
     let inspection = imaging::inspect(&bytes, limits)?;
     imaging::prove_decodes(&bytes, &inspection, limits)?;
     // Pin the version read, so every later step works on these very bytes.
     source.version_id = source.version_id.or(original.version_id);
-    tracing::info!(key = %source.key, format = ?inspection.format, inspection.width, inspection.height, "accepted");
-    Ok(Photo {
+    let photo = Photo {
         source,
         etag: original.etag,
         size: bytes.len() as u64,
@@ -34,7 +37,32 @@ pub async fn handle(dependencies: &Dependencies, request: ValidateRequest) -> Re
         width: inspection.width,
         height: inspection.height,
         sha256: s3::sha256_hex(&bytes),
-    })
+    };
+    // Refused here, before anything is written, if its archive key cannot fit.
+    s3::keys::archive_key(&photo.source, &photo.sha256)?;
+    tracing::info!(key = %photo.source.key, format = ?photo.format, photo.width, photo.height, "accepted");
+    Ok(photo)
+}
+
+/// Why a key ending in `/` is not processed: an empty one is a folder marker (the run ends
+/// successfully, nothing to do); one with bytes in it is kept in quarantine, since no
+/// derived name can be made from a folder's.
+async fn folder_marker(s3: &aws_sdk_s3::Client, source: &SourceObject) -> PipelineError {
+    match s3::head_source(s3, source).await {
+        Err(err) => err,
+        Ok(None) => PipelineError::SourceMissing(format!("{} no longer exists", source.describe())),
+        Ok(Some(head)) => match head.content_length().unwrap_or(0) {
+            0 => PipelineError::FolderMarker(format!(
+                "{} is a folder marker, not a photo: nothing to do",
+                source.describe()
+            )),
+            bytes => PipelineError::InvalidImage(format!(
+                "{} ends in '/' like a folder but holds {bytes} bytes: upload the file under a \
+                 name that does not end in '/'",
+                source.describe()
+            )),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -135,5 +163,58 @@ mod tests {
             .expect_err("rejected");
         assert_eq!(err.error_name(), "Photo.InvalidImage");
         assert!(err.to_string().contains("200×100"), "{err}");
+    }
+
+    fn head_answering(length: i64) -> Client {
+        let head = mock!(Client::head_object)
+            .match_requests(|r| r.version_id() == Some("v7"))
+            .then_output(move || {
+                aws_sdk_s3::operation::head_object::HeadObjectOutput::builder()
+                    .content_length(length)
+                    .build()
+            });
+        mock_client!(aws_sdk_s3, [&head])
+    }
+
+    #[tokio::test]
+    async fn an_empty_folder_marker_ends_the_run_one_with_bytes_is_rejected() {
+        for key in ["photos/", "photos/trip/"] {
+            let err = validate(head_answering(0), InputLimits::default(), request(key))
+                .await
+                .expect_err("not a photo");
+            assert_eq!(err.error_name(), "Photo.FolderMarker", "{key}");
+        }
+        let err = validate(
+            head_answering(12),
+            InputLimits::default(),
+            request("photos/x/"),
+        )
+        .await
+        .expect_err("kept");
+        assert_eq!(err.error_name(), "Photo.InvalidImage");
+        assert!(err.to_string().contains("holds 12 bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_key_whose_archive_key_cannot_fit_is_refused_by_name() {
+        // 1021 bytes: a valid S3 key, but its archive key would be 1031.
+        let name = format!("{}.png", "n".repeat(1010));
+        let get = mock!(Client::get_object).then_output(|| {
+            let body = png(4, 4);
+            GetObjectOutput::builder()
+                .content_length(body.len() as i64)
+                .version_id("v7")
+                .body(ByteStream::from(body))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_s3, [&get]);
+        let err = validate(
+            client,
+            InputLimits::default(),
+            request(&format!("photos/{name}")),
+        )
+        .await
+        .expect_err("too long");
+        assert_eq!(err.error_name(), "Photo.KeyTooLong");
     }
 }

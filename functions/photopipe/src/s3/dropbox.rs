@@ -1,40 +1,106 @@
-//! The dropbox's own writes, all in cleanup's hands: removing an archived original (a delete
-//! marker, only if the object under the key is still the version processed) and moving a
-//! rejected one to quarantine with its reason beside it.
+//! The dropbox's own writes, all in cleanup's hands: tagging a settled original's exact
+//! version (so the lifecycle rule may expire it once it is noncurrent, and never before),
+//! removing an archived original (a delete marker, only while the version processed is the
+//! current one) and moving a rejected one to quarantine with its reason beside it. Also the
+//! check, shared with thumbnail, of whether a version is still the current upload.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging, TaggingDirective};
 
 use crate::error::{PipelineError, Result};
 use crate::event::SourceObject;
 use crate::model::QuarantineReason;
-use crate::s3::{encode_key, head, head_source, quarantine_keys};
+use crate::s3::{encode_key, head, head_source, lost_conditional_write, quarantine_keys};
+use crate::settings::outcome_tag;
+
+/// What holds an original's key now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// The very version processed is the current one.
+    This,
+    /// A newer upload (another version).
+    Newer,
+    /// No object: a delete marker (an earlier cleanup's, or its owner's), or nothing.
+    Nobody,
+}
+
+/// Which upload now holds `source`'s key: this version (recognised by version ID, or by
+/// `etag` in an unversioned bucket), a newer one, or none.
+pub async fn holder(client: &Client, source: &SourceObject, etag: &str) -> Result<Holder> {
+    let Some(current) = head(client, &source.bucket, &source.key).await? else {
+        return Ok(Holder::Nobody);
+    };
+    let this = match (&source.version_id, current.version_id()) {
+        (Some(ours), Some(current)) => ours == current,
+        _ => current.e_tag() == Some(etag),
+    };
+    Ok(if this { Holder::This } else { Holder::Newer })
+}
+
+/// How an original's fate was settled, as its version's outcome tag says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Archived,
+    Quarantined,
+}
+
+/// Tags the exact version `source` names with its outcome: only a tagged version may be
+/// expired by the lifecycle rule once it is noncurrent.
+pub async fn tag_outcome(client: &Client, source: &SourceObject, outcome: Outcome) -> Result<()> {
+    let value = match outcome {
+        Outcome::Archived => outcome_tag::ARCHIVED,
+        Outcome::Quarantined => outcome_tag::QUARANTINED,
+    };
+    let tag = Tag::builder()
+        .key(outcome_tag::KEY)
+        .value(value)
+        .build()
+        .map_err(|e| PipelineError::Internal(format!("outcome tag: {e}")))?;
+    let tagging = Tagging::builder()
+        .tag_set(tag)
+        .build()
+        .map_err(|e| PipelineError::Internal(format!("outcome tagging: {e}")))?;
+    client
+        .put_object_tagging()
+        .bucket(&source.bucket)
+        .key(&source.key)
+        .set_version_id(source.version_id.clone())
+        .tagging(tagging)
+        .send()
+        .await
+        .map_err(|err| {
+            PipelineError::from_sdk(&format!("PutObjectTagging {}", source.describe()), err)
+        })?;
+    Ok(())
+}
 
 /// What [`remove_original`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
     Removed,
+    /// Gone from `photos/` already.
     AlreadyGone,
+    /// A newer upload holds the key; it is not touched.
+    Superseded,
 }
 
-/// Removes an original from the dropbox listing, but only if the object now under its key is
-/// still the version we processed: a newer upload under the same key is never touched. In a
-/// versioned dropbox this writes a delete marker, so the original stays recoverable as a
-/// noncurrent version until the bucket's lifecycle rule expires it.
+/// Tags an original's version with its outcome, then removes it from the dropbox listing,
+/// but only if it is still the current object under its key: a newer upload under the same
+/// key is never touched. In a versioned dropbox this writes a delete marker, so the original
+/// stays recoverable as a noncurrent version until the lifecycle rule expires it, which it
+/// may now that the version is tagged.
 pub async fn remove_original(
     client: &Client,
     source: &SourceObject,
     etag: &str,
+    outcome: Outcome,
 ) -> Result<Removal> {
-    let Some(current) = head(client, &source.bucket, &source.key).await? else {
-        return Ok(Removal::AlreadyGone);
-    };
-    let ours = match (&source.version_id, current.version_id()) {
-        (Some(ours), Some(current)) => ours == current,
-        _ => current.e_tag() == Some(etag),
-    };
-    if !ours {
-        return Ok(Removal::AlreadyGone);
+    tag_outcome(client, source, outcome).await?;
+    match holder(client, source, etag).await? {
+        Holder::Nobody => return Ok(Removal::AlreadyGone),
+        Holder::Newer => return Ok(Removal::Superseded),
+        Holder::This => {}
     }
     client
         .delete_object()
@@ -55,12 +121,14 @@ pub enum Quarantine {
     Quarantined,
     /// An earlier attempt moved it already.
     AlreadyQuarantined,
-    /// Neither the original nor a quarantined copy exists (deleted by its owner).
+    /// Neither the original nor a quarantined copy exists (permanently deleted).
     SourceGone,
 }
 
-/// Moves the exact version `source` names to quarantine: the reason is written first, then
-/// the original copied beside it, and only then removed from `photos/`.
+/// Moves the exact version `source` names to quarantine, under a key no other upload can
+/// take: the reason is written first (`If-None-Match: *`, which S3 honours: an earlier
+/// attempt's reason for this very version is kept), then the original copied beside it, its
+/// version tagged as quarantined, and only then removed from `photos/`.
 pub async fn quarantine(
     client: &Client,
     source: &SourceObject,
@@ -68,7 +136,7 @@ pub async fn quarantine(
 ) -> Result<Quarantine> {
     let (object_key, reason_key) = quarantine_keys(source);
     let Some(original) = head_source(client, source).await? else {
-        // Moved by an earlier attempt, or deleted by its owner: nothing left to keep.
+        // Moved by an earlier attempt and expired since, or permanently deleted.
         return Ok(
             if head(client, &source.bucket, &object_key).await?.is_some() {
                 Quarantine::AlreadyQuarantined
@@ -80,29 +148,39 @@ pub async fn quarantine(
     let reason_json = serde_json::to_vec_pretty(reason).map_err(|e| {
         PipelineError::Internal(format!("quarantine reason does not serialise: {e}"))
     })?;
-    client
+    let written = client
         .put_object()
         .bucket(&source.bucket)
         .key(&reason_key)
+        .if_none_match("*")
         .content_type("application/json")
         .body(ByteStream::from(reason_json))
         .send()
-        .await
-        .map_err(|err| {
-            PipelineError::from_sdk(
+        .await;
+    match written {
+        Ok(_) => {}
+        Err(err) if lost_conditional_write(&err) => {
+            tracing::info!(%reason_key, "the reason is there from an earlier attempt");
+        }
+        Err(err) => {
+            return Err(PipelineError::from_sdk(
                 &format!("PutObject s3://{}/{reason_key}", source.bucket),
                 err,
-            )
-        })?;
+            ));
+        }
+    }
     let mut copy_source = format!("{}/{}", source.bucket, encode_key(&source.key));
     if let Some(version) = &source.version_id {
         copy_source = format!("{copy_source}?versionId={version}");
     }
+    // The source's tags are not copied: a retried quarantine finds the original tagged, and
+    // copying tags would need permissions cleanup does not have (nor need).
     client
         .copy_object()
         .bucket(&source.bucket)
         .key(&object_key)
         .copy_source(copy_source)
+        .tagging_directive(TaggingDirective::Replace)
         .send()
         .await
         .map_err(|err| {
@@ -112,7 +190,7 @@ pub async fn quarantine(
             )
         })?;
     let etag = original.e_tag().unwrap_or_default();
-    remove_original(client, source, etag).await?;
+    remove_original(client, source, etag, Outcome::Quarantined).await?;
     Ok(Quarantine::Quarantined)
 }
 
@@ -121,42 +199,96 @@ mod tests {
     use super::*;
     use aws_sdk_s3::operation::delete_object::DeleteObjectOutput;
     use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+    use aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput;
     use aws_sdk_s3::types::error::NotFound;
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
     use crate::s3::tests::source;
 
+    /// PutObjectTagging of version `v1` with `value`.
+    fn tags_v1(value: &'static str) -> Rule {
+        mock!(Client::put_object_tagging)
+            .match_requests(move |r| {
+                r.version_id() == Some("v1")
+                    && r.tagging().is_some_and(|t| {
+                        t.tag_set().len() == 1
+                            && t.tag_set()[0].key() == outcome_tag::KEY
+                            && t.tag_set()[0].value() == value
+                    })
+            })
+            .then_output(|| PutObjectTaggingOutput::builder().build())
+    }
+
+    fn current(version: &'static str) -> Rule {
+        mock!(Client::head_object)
+            .match_requests(|r| r.version_id().is_none())
+            .then_output(move || HeadObjectOutput::builder().version_id(version).build())
+    }
+
     #[tokio::test]
-    async fn remove_original_deletes_only_the_version_we_processed() {
-        let head_ours = mock!(Client::head_object)
-            .then_output(|| HeadObjectOutput::builder().version_id("v1").build());
+    async fn remove_original_tags_the_version_then_deletes_only_if_it_is_current() {
+        let (tag, head_ours) = (tags_v1(outcome_tag::ARCHIVED), current("v1"));
         let delete = mock!(Client::delete_object)
             .match_requests(|r| r.key() == Some("photos/a b.jpg") && r.version_id().is_none())
             .then_output(|| DeleteObjectOutput::builder().delete_marker(true).build());
-        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head_ours, &delete]);
-        let removal = remove_original(&client, &source(Some("v1")), "e")
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&tag, &head_ours, &delete]);
+        let removal = remove_original(&client, &source(Some("v1")), "e", Outcome::Archived)
             .await
             .expect("removed");
         assert_eq!(removal, Removal::Removed);
-        assert_eq!(delete.num_calls(), 1);
+        assert_eq!((tag.num_calls(), delete.num_calls()), (1, 1));
 
-        let head_newer = mock!(Client::head_object)
-            .then_output(|| HeadObjectOutput::builder().version_id("v2").build());
+        let (tag, head_newer) = (tags_v1(outcome_tag::ARCHIVED), current("v2"));
         let delete =
             mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
-        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&head_newer, &delete]);
-        let removal = remove_original(&client, &source(Some("v1")), "e")
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&tag, &head_newer, &delete]);
+        let removal = remove_original(&client, &source(Some("v1")), "e", Outcome::Archived)
             .await
             .expect("no-op");
-        assert_eq!(removal, Removal::AlreadyGone);
+        assert_eq!(removal, Removal::Superseded);
         assert_eq!(delete.num_calls(), 0, "a newer upload must not be deleted");
+        assert_eq!(
+            tag.num_calls(),
+            1,
+            "the archived version is tagged all the same"
+        );
 
+        let tag = tags_v1(outcome_tag::QUARANTINED);
         let head_gone = mock!(Client::head_object)
             .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
-        let client = mock_client!(aws_sdk_s3, [&head_gone]);
-        let removal = remove_original(&client, &source(Some("v1")), "e")
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&tag, &head_gone]);
+        let removal = remove_original(&client, &source(Some("v1")), "e", Outcome::Quarantined)
             .await
             .expect("no-op");
         assert_eq!(removal, Removal::AlreadyGone);
+        assert_eq!(tag.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn holder_tells_this_version_a_newer_one_and_none_apart() {
+        for (answer, expected) in [("v1", Holder::This), ("v2", Holder::Newer)] {
+            let head = current(answer);
+            let client = mock_client!(aws_sdk_s3, [&head]);
+            let found = holder(&client, &source(Some("v1")), "e").await;
+            assert_eq!(found, Ok(expected));
+        }
+        let unversioned = mock!(Client::head_object)
+            .then_output(|| HeadObjectOutput::builder().e_tag("\"e1\"").build());
+        let client = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&unversioned]);
+        assert_eq!(
+            holder(&client, &source(None), "\"e1\"").await,
+            Ok(Holder::This)
+        );
+        assert_eq!(
+            holder(&client, &source(None), "\"e0\"").await,
+            Ok(Holder::Newer)
+        );
+        let gone = mock!(Client::head_object)
+            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let client = mock_client!(aws_sdk_s3, [&gone]);
+        assert_eq!(
+            holder(&client, &source(Some("v1")), "e").await,
+            Ok(Holder::Nobody)
+        );
     }
 }
