@@ -5,6 +5,7 @@
 
 pub mod contract;
 pub mod http;
+pub mod invariant;
 pub mod lambda;
 pub mod moto;
 pub mod run;

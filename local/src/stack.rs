@@ -42,6 +42,9 @@ pub struct StackOptions {
     pub instances: usize,
     /// Extra function settings (e.g. `THUMBNAIL_RENDITIONS`), as CDK context would set them.
     pub function_env: Vec<(String, String)>,
+    /// The state machine's retry waits cut to seconds (the attempts unchanged), so that a
+    /// fault outlasting the retries shows in a minute rather than in half an hour.
+    pub fast_retries: bool,
 }
 
 impl StackOptions {
@@ -67,6 +70,7 @@ impl StackOptions {
             log_dir,
             instances: 2,
             function_env: Vec::new(),
+            fast_retries: false,
         })
     }
 }
@@ -156,7 +160,12 @@ impl LocalStack {
             .context("creating the Wasabi secret")?;
         let starter = Starter::create(&aws, DROPBOX).await?;
         let sfn = aws_sdk_sfn::Client::new(&aws);
-        let definition = substitute(DEFINITION, &|name| {
+        let definition = if options.fast_retries {
+            fast_retries(DEFINITION)?
+        } else {
+            DEFINITION.to_owned()
+        };
+        let definition = substitute(&definition, &|name| {
             Some(format!(
                 "arn:aws:lambda:{REGION}:123456789012:function:photopipe-{}",
                 name.strip_suffix("FunctionArn")?.to_lowercase()
@@ -265,6 +274,23 @@ async fn create_buckets(
     Ok(())
 }
 
+/// The definition with every retrier's waits cut to 1 s, growing to at most 2 s: the same
+/// errors retried the same number of times, in seconds instead of minutes.
+pub fn fast_retries(definition: &str) -> anyhow::Result<String> {
+    let mut asl: serde_json::Value = serde_json::from_str(definition)?;
+    let states = asl["States"]
+        .as_object_mut()
+        .context("the definition has no States")?;
+    for state in states.values_mut() {
+        let retriers = state.get_mut("Retry").and_then(|r| r.as_array_mut());
+        for retrier in retriers.into_iter().flatten() {
+            retrier["IntervalSeconds"] = 1.into();
+            retrier["MaxDelaySeconds"] = 2.into();
+        }
+    }
+    Ok(serde_json::to_string_pretty(&asl)?)
+}
+
 /// Replaces every `${Name}` in an ASL definition; a placeholder without a value is an error.
 pub fn substitute(
     definition: &str,
@@ -284,4 +310,40 @@ pub fn substitute(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_retries_cut_every_wait_and_keep_every_attempt() {
+        let original: serde_json::Value = serde_json::from_str(DEFINITION).expect("ASL");
+        let fast: serde_json::Value =
+            serde_json::from_str(&fast_retries(DEFINITION).expect("rewritten")).expect("JSON");
+        assert_eq!(
+            fast["States"]["Rejected"].get("Retry"),
+            None,
+            "states without retriers are left alone"
+        );
+        let mut retriers = 0;
+        for (name, state) in original["States"].as_object().expect("States") {
+            let before = state["Retry"].as_array().into_iter().flatten();
+            let after = fast["States"][name]["Retry"]
+                .as_array()
+                .into_iter()
+                .flatten();
+            for (before, after) in before.zip(after) {
+                retriers += 1;
+                assert_eq!(after["ErrorEquals"], before["ErrorEquals"], "{name}");
+                assert_eq!(after["MaxAttempts"], before["MaxAttempts"], "{name}");
+                assert_eq!(after["BackoffRate"], before["BackoffRate"], "{name}");
+                assert_eq!(
+                    (&after["IntervalSeconds"], &after["MaxDelaySeconds"]),
+                    (&1.into(), &2.into())
+                );
+            }
+        }
+        assert!(retriers >= 15, "{retriers} retriers");
+    }
 }
