@@ -10,7 +10,7 @@ use photopipe_imaging::fit_inside;
 use photopipe_local::run::photos_in;
 use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS, workspace_root};
 
-use crate::{keys, process, read, stack};
+use crate::{assert_nothing_lost, keys, process, read, stack};
 
 /// Upright dimensions from the corpus manifest (`dimensions`, `exif_orientation` columns).
 fn manifest(corpus: &Path) -> HashMap<String, (u32, u32)> {
@@ -130,5 +130,6 @@ async fn real_photos_are_thumbnailed_archived_and_removed() {
     assert!(left.is_empty(), "the dropbox still holds {left:?}");
     assert_eq!(keys(&stack.s3, THUMBNAILS).await.len(), results.len());
     assert_eq!(keys(&stack.wasabi_s3, ARCHIVE).await.len(), results.len());
+    assert_nothing_lost(&stack).await;
     stack.stop().await;
 }

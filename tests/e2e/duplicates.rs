@@ -8,7 +8,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use photopipe_local::run;
 use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS, workspace_root};
 
-use crate::{keys, process, stack};
+use crate::{archive_key, assert_nothing_lost, keys, process, stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_twice_gives_one_thumbnail_and_one_archive_copy() {
@@ -16,6 +16,14 @@ async fn the_same_event_twice_gives_one_thumbnail_and_one_archive_copy() {
     let samples = workspace_root().join("samples/photos");
     let first = std::fs::read(samples.join("chelsea.png")).expect("sample");
     let second = std::fs::read(samples.join("My Trip/green meadow.jpg")).expect("sample");
+    let expected_archive = {
+        let mut keys = vec![
+            archive_key("photos/cat.png", &first),
+            archive_key("photos/meadow.jpg", &second),
+        ];
+        keys.sort();
+        keys
+    };
 
     // Delivered again after the first run removed the original.
     let results = process(&stack, vec![("photos/cat.png".into(), first)]).await;
@@ -59,12 +67,10 @@ async fn the_same_event_twice_gives_one_thumbnail_and_one_archive_copy() {
 
     let mut archived = keys(&stack.wasabi_s3, ARCHIVE).await;
     archived.sort();
-    assert_eq!(
-        archived,
-        vec!["cat.png".to_owned(), "meadow.jpg".to_owned()]
-    );
+    assert_eq!(archived, expected_archive);
     assert_eq!(keys(&stack.s3, THUMBNAILS).await.len(), 2);
     assert!(keys(&stack.s3, DROPBOX).await.is_empty());
+    assert_nothing_lost(&stack).await;
     stack.stop().await;
 }
 

@@ -5,7 +5,7 @@
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use photopipe_local::stack::{ARCHIVE, DROPBOX};
 
-use crate::{keys, process, stack};
+use crate::{archive_key, assert_nothing_lost, keys, process, stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasabi_unavailable_at_first_is_retried_to_success() {
@@ -15,6 +15,7 @@ async fn wasabi_unavailable_at_first_is_retried_to_success() {
             .expect("sample");
     // The SDK makes 3 attempts per call: 4 refusals outlast them.
     stack.wasabi.fail_next_requests(4);
+    let archived = archive_key("photos/lake.webp", &photo);
     let results = process(&stack, vec![("photos/lake.webp".into(), photo)]).await;
     let (started, finished) = &results[0];
     assert_eq!(
@@ -43,10 +44,8 @@ async fn wasabi_unavailable_at_first_is_retried_to_success() {
         "no Photo.Transient failure was retried: {:?}",
         history.events()
     );
-    assert_eq!(
-        keys(&stack.wasabi_s3, ARCHIVE).await,
-        vec!["lake.webp".to_owned()]
-    );
+    assert_eq!(keys(&stack.wasabi_s3, ARCHIVE).await, vec![archived]);
     assert!(keys(&stack.s3, DROPBOX).await.is_empty());
+    assert_nothing_lost(&stack).await;
     stack.stop().await;
 }

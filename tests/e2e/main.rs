@@ -5,6 +5,7 @@
 mod corpus;
 mod duplicates;
 mod faults;
+mod losses;
 mod rejection;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ async fn stack(name: &str, instances: usize) -> LocalStack {
         .join(name);
     let mut options = StackOptions::for_workspace(logs).expect("options");
     options.instances = instances;
+    options.fast_retries = true;
     LocalStack::start(options)
         .await
         .expect("local stack starts")
@@ -71,4 +73,23 @@ async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
         .expect("body")
         .into_bytes()
         .to_vec()
+}
+
+/// The archive key of `bytes` uploaded at `key`: its path with its hash before the extension.
+fn archive_key(key: &str, bytes: &[u8]) -> String {
+    let source = photopipe::event::SourceObject {
+        bucket: photopipe_local::stack::DROPBOX.into(),
+        key: key.into(),
+        version_id: None,
+    };
+    photopipe::s3::keys::archive_key(&source, &photopipe::s3::sha256_hex(bytes)).expect("fits")
+}
+
+/// Fails the test with every version that is neither archived, quarantined nor pending.
+async fn assert_nothing_lost(stack: &LocalStack) {
+    let renditions = photopipe::settings::ThumbnailSettings::default().renditions;
+    let violations = photopipe_local::invariant::check(stack, &renditions)
+        .await
+        .expect("the invariant can be checked");
+    assert!(violations.is_empty(), "{violations:#?}");
 }

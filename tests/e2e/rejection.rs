@@ -7,7 +7,9 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use photopipe::model::QuarantineReason;
 use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS};
 
-use crate::{keys, process, read, stack};
+use photopipe_local::starter::Started;
+
+use crate::{assert_nothing_lost, keys, process, read, stack};
 
 /// The start of an AVIF: an `ftyp` box with AV1 brands (no AV1 decoder is built).
 fn avif() -> Vec<u8> {
@@ -75,7 +77,11 @@ async fn bad_input_is_quarantined_with_its_reason() {
             "{key}: {:?}",
             finished.cause
         );
-        let quarantined = format!("rejected/{}", key.strip_prefix("photos/").expect("prefix"));
+        let (_, finished_version) = version_of(&results, key);
+        let quarantined = format!(
+            "rejected/{}~{finished_version}",
+            key.strip_prefix("photos/").expect("prefix")
+        );
         assert_eq!(
             read(&stack.s3, DROPBOX, &quarantined).await,
             bytes,
@@ -98,5 +104,22 @@ async fn bad_input_is_quarantined_with_its_reason() {
     );
     assert!(keys(&stack.s3, THUMBNAILS).await.is_empty());
     assert!(keys(&stack.wasabi_s3, ARCHIVE).await.is_empty());
+    assert_nothing_lost(&stack).await;
     stack.stop().await;
+}
+
+/// The execution of `key` and the version its event names.
+fn version_of<'a>(
+    results: &'a [(Started, photopipe_local::run::Finished)],
+    key: &str,
+) -> (&'a Started, String) {
+    let (started, _) = results.iter().find(|(s, _)| s.key == key).expect("ran");
+    let event: photopipe::event::ObjectCreatedEvent =
+        serde_json::from_str(&started.input).expect("event");
+    let version = event
+        .source_object()
+        .expect("source")
+        .version_id
+        .expect("versioned dropbox");
+    (started, version)
 }
