@@ -4,6 +4,7 @@
 //! end-to-end tests.
 
 pub mod contract;
+pub mod fault_proxy;
 pub mod http;
 pub mod invariant;
 pub mod lambda;
