@@ -1,6 +1,7 @@
 //! The whole local stack: moto as AWS with the dropbox and thumbnails buckets, the Wasabi
 //! secret, S3 → EventBridge → SQS and the state machine from `statemachine/`; the Wasabi
-//! stand-in; and the four Lambda binaries behind the Invoke API.
+//! stand-in; a fault injector in front of each S3 endpoint, which the functions reach
+//! through; and the four Lambda binaries behind the Invoke API.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use aws_sdk_s3::types::{
 };
 
 use crate::contract;
+use crate::fault_proxy::FaultProxy;
 use crate::lambda::{FunctionSpec, LambdaHost};
 use crate::moto::Moto;
 use crate::server;
@@ -90,8 +92,12 @@ pub struct LocalStack {
     pub sfn: aws_sdk_sfn::Client,
     /// A client for the Wasabi stand-in, with the stand-in's own credentials.
     pub wasabi_s3: aws_sdk_s3::Client,
-    /// The Wasabi stand-in (its endpoint, credentials and fault switch).
+    /// The Wasabi stand-in (its endpoint, credentials and switches).
     pub wasabi: WasabiStandIn,
+    /// Faults between the functions and moto's S3.
+    pub aws_faults: FaultProxy,
+    /// Faults between the functions and the Wasabi stand-in.
+    pub wasabi_faults: FaultProxy,
     pub state_machine_arn: String,
     pub starter: Starter,
     moto: Moto,
@@ -183,13 +189,17 @@ impl LocalStack {
             .state_machine_arn;
         let starter = starter.for_state_machine(sfn.clone(), state_machine_arn.clone());
 
+        // The functions reach both S3 endpoints through fault injectors; the stack's own
+        // clients (the tests' eyes) go straight to them.
+        let aws_faults = FaultProxy::start(&moto.endpoint, 0x5eed_a115).await?;
+        let wasabi_faults = FaultProxy::start(&wasabi.endpoint, 0x5eed_3a5a).await?;
         let common = [
             ("AWS_REGION", REGION.to_owned()),
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+            ("AWS_ENDPOINT_URL", aws_faults.endpoint.clone()),
             ("THUMBNAILS_BUCKET", THUMBNAILS.to_owned()),
-            ("WASABI_ENDPOINT", settings.endpoint.clone()),
+            ("WASABI_ENDPOINT", wasabi_faults.endpoint.clone()),
             ("WASABI_REGION", settings.region.clone()),
             ("WASABI_BUCKET", settings.bucket.clone()),
             ("WASABI_SECRET_NAME", settings.secret_name.clone()),
@@ -219,6 +229,8 @@ impl LocalStack {
             sfn,
             wasabi_s3,
             wasabi,
+            aws_faults,
+            wasabi_faults,
             state_machine_arn,
             starter,
             moto,
@@ -230,6 +242,8 @@ impl LocalStack {
     /// Stops everything the stack started.
     pub async fn stop(self) {
         self.host.stop().await;
+        self.aws_faults.stop().await;
+        self.wasabi_faults.stop().await;
         self.wasabi.stop().await;
         self.moto.stop().await;
     }

@@ -1,6 +1,6 @@
-//! A transient fault is retried to success: with the Wasabi stand-in answering 503 SlowDown
-//! for longer than the SDK's own retries last, the archive step fails with
-//! `Photo.Transient`, the state machine's `Retry` runs it again, and the photo is archived.
+//! A transient fault is retried to success: with Wasabi answering 503 SlowDown for longer
+//! than the SDK's own retries last, the archive step fails with `Photo.Transient`, the state
+//! machine's `Retry` runs it again, and the photo is archived.
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use photopipe_local::stack::{ARCHIVE, DROPBOX};
@@ -14,7 +14,9 @@ async fn wasabi_unavailable_at_first_is_retried_to_success() {
         std::fs::read(photopipe_local::stack::workspace_root().join("samples/photos/lake.webp"))
             .expect("sample");
     // The SDK makes 3 attempts per call: 4 refusals outlast them.
-    stack.wasabi.fail_next_requests(4);
+    stack
+        .wasabi_faults
+        .fail_next(4, photopipe_local::fault_proxy::Fault::SlowDown);
     let archived = archive_key("photos/lake.webp", &photo);
     let results = process(&stack, vec![("photos/lake.webp".into(), photo)]).await;
     let (started, finished) = &results[0];

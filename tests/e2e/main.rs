@@ -2,6 +2,8 @@
 //! AWS and the Wasabi stand-in, driven as a user would (uploads to the dropbox). Build the
 //! binaries first: `cargo build --workspace --bins` (`scripts/test` does).
 
+mod bad_input;
+mod chaos;
 mod corpus;
 mod duplicates;
 mod faults;
