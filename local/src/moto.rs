@@ -1,12 +1,17 @@
 //! moto server as AWS (S3, Secrets Manager, Step Functions, EventBridge, SQS), started from
 //! the project's venv and told to execute state machines, sending Lambda tasks to our
-//! Invoke API.
+//! Invoke API. moto runs with the local stack's extension loaded (`local/moto_redrive/`,
+//! through the launcher `local/moto_server.py`): Step Functions' RedriveExecution, which moto
+//! lacks.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+/// The launcher: moto's server, as `moto_server` runs it, after installing `moto_redrive`.
+pub const LAUNCHER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
 
 /// The running moto server.
 #[derive(Debug)]
@@ -16,16 +21,35 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server` on a free port; Lambda invocations go to `invoke_port`.
+    /// Starts moto on a free port, with the venv's Python (the `python` beside
+    /// `moto_server`) running [`LAUNCHER`] with `moto_server`'s arguments; Lambda
+    /// invocations go to `invoke_port`.
     pub async fn start(moto_server: &Path, invoke_port: u16, log: &Path) -> anyhow::Result<Self> {
+        const SETUP: &str = "create the venv with `python3 -m venv .venv && .venv/bin/pip install -r local/requirements.txt`";
         anyhow::ensure!(
             moto_server.is_file(),
-            "{} is missing: create the venv with `python3 -m venv .venv && .venv/bin/pip install -r local/requirements.txt`",
+            "{} is missing: {SETUP}",
             moto_server.display()
         );
+        let python = venv_python(moto_server);
+        anyhow::ensure!(
+            python.is_file(),
+            "{} is missing (moto's launcher runs with the Python of {}'s venv): {SETUP}",
+            python.display(),
+            moto_server.display()
+        );
+        let launcher = Path::new(LAUNCHER);
+        anyhow::ensure!(
+            launcher.is_file(),
+            "{} is missing: moto's launcher (with the RedriveExecution extension in local/moto_redrive/) belongs to this checkout",
+            launcher.display()
+        );
         let port = free_port()?;
-        let log = std::fs::File::create(log)?;
-        let child = tokio::process::Command::new(moto_server)
+        let log_path = log;
+        let log = std::fs::File::create(log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let child = tokio::process::Command::new(&python)
+            .arg(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // moto's Step Functions interpreter invokes Lambda at localhost:$MOTO_PORT.
             .env("MOTO_PORT", invoke_port.to_string())
@@ -34,7 +58,7 @@ impl Moto {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {}", moto_server.display()))?;
+            .with_context(|| format!("starting {} {}", python.display(), launcher.display()))?;
         let address = format!("127.0.0.1:{port}");
         let mut moto = Self {
             endpoint: format!("http://{address}"),
@@ -52,11 +76,20 @@ impl Moto {
                 ),
                 Err(_) if started.elapsed() < Duration::from_secs(60) => {
                     if let Some(status) = moto.child.try_wait()? {
-                        anyhow::bail!("moto_server exited at start ({status})");
+                        anyhow::bail!(
+                            "moto exited at start ({status}); the end of {}:\n{}",
+                            log_path.display(),
+                            log_tail(log_path)
+                        );
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(err) => return Err(err.context("moto_server did not start within 60 s")),
+                Err(err) => {
+                    return Err(err.context(format!(
+                        "moto did not start within 60 s (its output is in {})",
+                        log_path.display()
+                    )));
+                }
             }
         }
     }
@@ -64,6 +97,18 @@ impl Moto {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// The venv's Python: the `python` in the folder holding `moto_server`.
+fn venv_python(moto_server: &Path) -> PathBuf {
+    moto_server.with_file_name("python")
+}
+
+/// The last lines of moto's log (a Python traceback, say), for an error message.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// A loopback port that was free a moment ago.
