@@ -165,6 +165,7 @@ mod tests {
         let limits = InputLimits {
             max_bytes: 10,
             max_pixels: 100,
+            memory: None,
         };
         assert_eq!(
             inspect(&[], &limits),

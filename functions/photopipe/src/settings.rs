@@ -33,6 +33,9 @@ pub mod env {
     pub const WASABI_REGION: &str = "WASABI_REGION";
     pub const WASABI_BUCKET: &str = "WASABI_BUCKET";
     pub const WASABI_SECRET_NAME: &str = "WASABI_SECRET_NAME";
+    /// The function's memory size in MB, set by Lambda itself (and by the local Lambda host)
+    /// from the function's configuration: a reserved name, never set by the CDK app.
+    pub const FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 }
 
 /// The Secrets Manager secret read when `WASABI_SECRET_NAME` is not set.
@@ -45,6 +48,10 @@ pub struct InputLimits {
     pub max_bytes: u64,
     /// Largest width × height accepted (`MAX_PIXELS`, default 100 MP).
     pub max_pixels: u64,
+    /// What a decode may use of the function's memory (from
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`); `None`, as in unit tests and the local CLI, is
+    /// no limit.
+    pub memory: Option<MemoryBudget>,
 }
 
 impl Default for InputLimits {
@@ -52,6 +59,7 @@ impl Default for InputLimits {
         Self {
             max_bytes: 64 * 1024 * 1024,
             max_pixels: 100_000_000,
+            memory: None,
         }
     }
 }
@@ -59,9 +67,23 @@ impl Default for InputLimits {
 impl InputLimits {
     pub fn from_env() -> Result<Self> {
         let defaults = Self::default();
+        let max_bytes = env_or(env::MAX_BYTES, defaults.max_bytes)?;
+        let memory = match std::env::var(env::FUNCTION_MEMORY_SIZE) {
+            Ok(mb) if !mb.is_empty() => {
+                let mb = mb.parse().map_err(|_| {
+                    PipelineError::Configuration(format!(
+                        "environment variable {}={mb:?} is not valid",
+                        env::FUNCTION_MEMORY_SIZE
+                    ))
+                })?;
+                Some(MemoryBudget::for_function(mb, max_bytes))
+            }
+            _ => None,
+        };
         Ok(Self {
-            max_bytes: env_or(env::MAX_BYTES, defaults.max_bytes)?,
+            max_bytes,
             max_pixels: env_or(env::MAX_PIXELS, defaults.max_pixels)?,
+            memory,
         })
     }
 
@@ -79,6 +101,43 @@ impl InputLimits {
         Ok(())
     }
 }
+
+/// The memory a decode may use: the function's memory size less a reserve for the rest
+/// of the process, so that no input takes the function past its memory size (which Lambda
+/// answers by killing it, `Runtime.OutOfMemory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// The function's memory size, in MB (MiB, as Lambda counts them).
+    pub function_mb: u64,
+    /// What the decode of one image may use at its peak, every buffer of it included.
+    pub decode_bytes: u64,
+}
+
+impl MemoryBudget {
+    /// What the process holds besides the decode: the Lambda runtime, the Tokio threads,
+    /// the AWS SDK with its TLS and connection pool, the C libraries' code and the
+    /// allocator's slack (a Rust function's whole process is 20–40 MB before its first
+    /// decode), with room to spare.
+    pub const RUNTIME_RESERVE_BYTES: u64 = 96 * MIB;
+
+    /// The budget of a function of `function_mb` MB whose originals are at most
+    /// `max_bytes`: its memory less [`Self::RUNTIME_RESERVE_BYTES`] and less one original
+    /// at its largest, the bytes that are held in memory for as long as it is decoded.
+    /// (The thumbnails the decode makes are counted in its estimate; the original's read
+    /// briefly holds it twice, before any decode.) 1024 MB with 64 MiB originals leaves
+    /// 864 MiB.
+    pub fn for_function(function_mb: u64, max_bytes: u64) -> Self {
+        let memory = function_mb.saturating_mul(MIB);
+        Self {
+            function_mb,
+            decode_bytes: memory
+                .saturating_sub(Self::RUNTIME_RESERVE_BYTES)
+                .saturating_sub(max_bytes),
+        }
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
 
 /// How a rendition uses its box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,10 +518,20 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_budget_leaves_the_runtime_and_the_original_their_room() {
+        let budget = MemoryBudget::for_function(1024, 64 * MIB);
+        assert_eq!(budget.function_mb, 1024);
+        assert_eq!(budget.decode_bytes, (1024 - 96 - 64) * MIB);
+        // Smaller than its reserve: nothing left to decode with, not an overflow.
+        assert_eq!(MemoryBudget::for_function(128, 64 * MIB).decode_bytes, 0);
+    }
+
+    #[test]
     fn the_size_check_refuses_empty_and_oversized_originals() {
         let limits = InputLimits {
             max_bytes: 100,
             max_pixels: 1,
+            memory: None,
         };
         assert_eq!(
             limits.check_size(0),

@@ -157,6 +157,7 @@ mod tests {
         let limits = InputLimits {
             max_bytes: 1 << 20,
             max_pixels: 10_000,
+            memory: None,
         };
         let err = validate(client, limits, request("photos/My+Trip/a+b.png"))
             .await
