@@ -110,12 +110,7 @@ impl LocalStack {
         std::fs::create_dir_all(&options.log_dir)?;
         let files = tempfile::tempdir()?;
         let wasabi_secret = format!("local-{:x}", std::process::id() as u64 * 2_654_435_761);
-        let wasabi = WasabiStandIn::start(
-            &files.path().join("wasabi"),
-            "LOCALWASABIACCESS",
-            &wasabi_secret,
-        )
-        .await?;
+        let wasabi = WasabiStandIn::start("LOCALWASABIACCESS", &wasabi_secret).await?;
         let invoke_listener = server::loopback().await?;
         let invoke_port = invoke_listener.local_addr()?.port();
         let moto = Moto::start(

@@ -1,17 +1,21 @@
-//! The Wasabi stand-in: an S3-compatible server (s3s-fs, objects as files) that checks
-//! SigV4 signatures against its own access key, so a call signed with AWS credentials fails
-//! as it would at Wasabi. It can be told to answer the next requests with 503 SlowDown, to
-//! show that transient faults are retried.
+//! The Wasabi stand-in: an S3-compatible server on a loopback port that keeps its objects in
+//! memory ([`store`]) and checks SigV4 signatures against its own access key, so a call signed
+//! with AWS credentials fails as it would at Wasabi.
 //!
-//! It answers one request at a time. At S3 and Wasabi an object appears whole, with its
-//! metadata, and a second `If-None-Match: *` writer is refused; s3s-fs checks the condition
-//! before it writes, then stores the data and the metadata one after the other, so two
-//! concurrent runs could both write, or one could see the other's object without its
-//! metadata. Served in turn, it behaves as the real providers do.
+//! It is meant to be at least as strict as the real provider: requests are served
+//! concurrently, an object appears whole (bytes and metadata together) only once its body is
+//! in and checked, and a second `If-None-Match: *` writer is refused at the moment the object
+//! would be put in place. Switches make it misbehave as a provider may: answer the next
+//! requests with 503 SlowDown, be down for a while, or ignore `If-None-Match` altogether.
 
-use std::path::Path;
-use std::sync::Arc;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use hyper::Request;
 use hyper::body::Incoming;
@@ -19,6 +23,8 @@ use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 
 use crate::server::{self, Server};
+pub use store::ConditionalWrites;
+use store::Store;
 
 /// The running stand-in.
 #[derive(Debug)]
@@ -26,34 +32,28 @@ pub struct WasabiStandIn {
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
-    unavailable: Arc<AtomicU32>,
+    store: Store,
+    faults: Arc<Faults>,
     server: Server,
 }
 
 impl WasabiStandIn {
-    /// Serves objects stored under `root` on a free loopback port.
-    pub async fn start(root: &Path, access_key: &str, secret_key: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(root)?;
-        let mut builder = S3ServiceBuilder::new(
-            s3s_fs::FileSystem::new(root)
-                .map_err(|e| anyhow::anyhow!("s3s-fs at {}: {e:?}", root.display()))?,
-        );
+    /// Serves an empty store on a free loopback port, to requests signed with these
+    /// credentials.
+    pub async fn start(access_key: &str, secret_key: &str) -> anyhow::Result<Self> {
+        let store = Store::default();
+        let mut builder = S3ServiceBuilder::new(store.clone());
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+        builder.set_access(store.clone());
         let service = builder.build();
-        let unavailable = Arc::new(AtomicU32::new(0));
-        let faults = Arc::clone(&unavailable);
-        let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+        let faults = Arc::new(Faults::default());
+        let refusing = Arc::clone(&faults);
         let handler = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let (service, faults, turn) = (
-                service.clone(),
-                Arc::clone(&faults),
-                Arc::clone(&one_at_a_time),
-            );
+            let (service, faults) = (service.clone(), Arc::clone(&refusing));
             async move {
-                if take_one(&faults) {
-                    return Ok(slow_down());
+                if let Some(refusal) = faults.refusal() {
+                    return Ok(refusal);
                 }
-                let _turn = turn.lock().await;
                 hyper::service::Service::call(&service, request).await
             }
         });
@@ -62,14 +62,43 @@ impl WasabiStandIn {
             endpoint: format!("http://{}", server.address()),
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
-            unavailable,
+            store,
+            faults,
             server,
         })
     }
 
     /// Answers the next `requests` requests with 503 SlowDown.
     pub fn fail_next_requests(&self, requests: u32) {
-        self.unavailable.store(requests, Ordering::SeqCst);
+        self.faults.slow_downs.store(requests, Ordering::SeqCst);
+    }
+
+    /// Answers every request with 503 ServiceUnavailable for `duration` from now.
+    pub fn go_down_for(&self, duration: Duration) {
+        *self.faults.down_until() = Some(Instant::now() + duration);
+    }
+
+    /// Whether `If-None-Match` is honoured (the default) or ignored, as a provider that does
+    /// not document it may: then a later writer silently replaces the object.
+    pub fn set_conditional_writes(&self, mode: ConditionalWrites) {
+        self.store.set_conditional_writes(mode);
+    }
+
+    /// How many times an object was successfully written under `key` (PutObject and
+    /// CompleteMultipartUpload, in any bucket).
+    pub fn writes(&self, key: &str) -> u32 {
+        self.store.writes(key)
+    }
+
+    /// The requests that reached the store, by operation name (`PutObject`, `HeadObject`,
+    /// …): those refused for their signature or by a fault switch are not among them.
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        self.store.requests()
+    }
+
+    /// Multipart uploads created and neither completed nor aborted.
+    pub fn incomplete_uploads(&self) -> usize {
+        self.store.incomplete_uploads()
     }
 
     /// Stops serving, once the requests in flight are answered.
@@ -78,15 +107,47 @@ impl WasabiStandIn {
     }
 }
 
-fn take_one(counter: &AtomicU32) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
+/// The fault switches, consulted before a request reaches s3s.
+#[derive(Debug, Default)]
+struct Faults {
+    /// Requests still to be answered with 503 SlowDown.
+    slow_downs: AtomicU32,
+    /// Until when every request is answered with 503 ServiceUnavailable.
+    down_until: Mutex<Option<Instant>>,
 }
 
-fn slow_down() -> s3s::HttpResponse {
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-    let mut response = s3s::HttpResponse::new(s3s::Body::from(body.to_owned()));
+impl Faults {
+    fn down_until(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.down_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The answer a switch gives instead of serving the request, if any.
+    fn refusal(&self) -> Option<s3s::HttpResponse> {
+        if self
+            .down_until()
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Some(unavailable(
+                "ServiceUnavailable",
+                "The service is unavailable. Please retry.",
+            ));
+        }
+        let slow_down = self
+            .slow_downs
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        slow_down.then(|| unavailable("SlowDown", "Please reduce your request rate."))
+    }
+}
+
+/// A 503 with an S3 error document.
+fn unavailable(code: &str, message: &str) -> s3s::HttpResponse {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let mut response = s3s::HttpResponse::new(s3s::Body::from(body));
     *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
