@@ -1,13 +1,15 @@
 //! The Lambda Invoke API, `POST /2015-03-31/functions/{name or ARN}/invocations`, with AWS's
 //! semantics: a function error is HTTP 200 with `X-Amz-Function-Error` and the function's
-//! `{errorType, errorMessage}` body; an unknown function is a 404
-//! `ResourceNotFoundException`; an invocation that outlasts the function's timeout fails as
-//! `Sandbox.Timedout`, one whose instance died as `Runtime.ExitError`.
+//! `{errorType, errorMessage}` body (the platform's own for an invocation whose process
+//! was killed or died: `Sandbox.Timedout`, `Runtime.OutOfMemory`, `Runtime.ExitError`); an
+//! unknown function is a 404 `ResourceNotFoundException`. The request id is in
+//! `x-amzn-RequestId`. An invocation waits in its function's queue until an instance is
+//! free (where Lambda would start another instance, or throttle); its timeout, which the
+//! instance enforces, runs from when an instance takes it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -75,16 +77,10 @@ impl InvokeApi {
             std::process::id(),
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
-        let timeout = function.spec.timeout;
-        let deadline_ms = (SystemTime::now() + timeout)
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
         let (reply, outcome) = oneshot::channel();
         let invocation = Invocation {
             id: id.clone(),
             payload,
-            deadline_ms,
             reply,
         };
         if function.queue.send(invocation).await.is_err() {
@@ -94,34 +90,27 @@ impl InvokeApi {
                 "host stopping",
             );
         }
+        let ok = [
+            ("X-Amz-Executed-Version", "$LATEST"),
+            ("x-amzn-RequestId", id.as_str()),
+        ];
         let unhandled = [
             ("X-Amz-Function-Error", "Unhandled"),
             ("X-Amz-Executed-Version", "$LATEST"),
+            ("x-amzn-RequestId", id.as_str()),
         ];
-        match tokio::time::timeout(timeout, outcome).await {
-            Ok(Ok(Outcome::Response(body))) => http::reply(
-                StatusCode::OK,
-                &[("X-Amz-Executed-Version", "$LATEST")],
-                body,
-            ),
-            Ok(Ok(Outcome::Error(body))) => http::reply(StatusCode::OK, &unhandled, body),
-            Ok(Err(_)) => http::reply(
+        // The instance always answers: with the function's outcome, or with the platform's
+        // error once it has killed the process or seen it die.
+        match outcome.await {
+            Ok(Outcome::Response(body)) => http::reply(StatusCode::OK, &ok, body),
+            Ok(Outcome::Error(body)) => http::reply(StatusCode::OK, &unhandled, body),
+            // The host stopped with the invocation queued or running.
+            Err(_) => http::reply(
                 StatusCode::OK,
                 &unhandled,
                 error_body(
                     "Runtime.ExitError",
                     &format!("RequestId: {id} Error: Runtime exited without a response"),
-                ),
-            ),
-            Err(_) => http::reply(
-                StatusCode::OK,
-                &unhandled,
-                error_body(
-                    "Sandbox.Timedout",
-                    &format!(
-                        "RequestId: {id} Error: Task timed out after {:.2} seconds",
-                        timeout.as_secs_f64()
-                    ),
                 ),
             ),
         }

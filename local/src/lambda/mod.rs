@@ -1,17 +1,27 @@
 //! Runs the real Lambda binaries as AWS does, in three parts: the [`invoke_api`] callers
 //! reach, with AWS's error semantics (so the state machine's `Retry` and `Catch` see our
-//! error names, and an invocation that overruns its function's timeout fails as
-//! `Sandbox.Timedout`); the [`runtime_api`] that the `lambda_runtime` in each process polls
-//! (`AWS_LAMBDA_RUNTIME_API`); and the [`instance`]s, processes kept running: one that dies
-//! fails its invocation as `Runtime.ExitError` and is started again.
+//! error names); the [`runtime_api`] that the `lambda_runtime` in each process polls
+//! (`AWS_LAMBDA_RUNTIME_API`); and the [`instance`]s, processes kept running and held to
+//! their function's limits as Lambda holds them: an invocation that overruns the timeout
+//! has its process killed and fails as `Sandbox.Timedout`; a process whose resident memory
+//! goes over the memory size is killed and its invocation fails as `Runtime.OutOfMemory`
+//! (measured by [`memory`]); one that dies on its own fails its invocation as
+//! `Runtime.ExitError`. Each time a fresh process takes the dead one's place. Every
+//! invocation ends with Lambda's `START`/`END`/`REPORT` lines in the function's log, and
+//! its [`InvocationReport`] is kept ([`LambdaHost::reports`]).
 
 mod instance;
 mod invoke_api;
+mod memory;
+mod report;
 mod runtime_api;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +30,7 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use crate::server::Server;
 use instance::Instance;
+pub use report::{InvocationReport, InvocationStatus};
 
 /// One Lambda function to host.
 #[derive(Debug, Clone)]
@@ -30,9 +41,12 @@ pub struct FunctionSpec {
     pub binary: PathBuf,
     /// The function's configuration, as CDK would set it.
     pub env: Vec<(String, String)>,
-    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (told to the function, not enforced).
+    /// The memory size: told to the function as `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, and
+    /// enforced: a process whose peak resident memory during an invocation exceeds it is
+    /// killed, and the invocation fails as `Runtime.OutOfMemory`.
     pub memory_mb: u32,
-    /// How long an invocation may run before it fails as `Sandbox.Timedout`.
+    /// How long an invocation may run, from the moment its process is handed it: past it
+    /// the process is killed and the invocation fails as `Sandbox.Timedout`.
     pub timeout: Duration,
     /// How many instances serve invocations at once.
     pub instances: usize,
@@ -50,9 +64,11 @@ enum Outcome {
 struct Invocation {
     id: String,
     payload: Bytes,
-    deadline_ms: u128,
     reply: oneshot::Sender<Outcome>,
 }
+
+/// Every invocation's report, in the order they ended.
+type Reports = Arc<std::sync::Mutex<Vec<InvocationReport>>>;
 
 /// A hosted function: the Invoke API queues invocations, its instances take them in turn.
 #[derive(Debug)]
@@ -61,6 +77,17 @@ struct Function {
     arn: String,
     queue: mpsc::Sender<Invocation>,
     pending: Mutex<mpsc::Receiver<Invocation>>,
+    /// `<log_dir>/<name>.log`, where its processes write too.
+    log: std::fs::File,
+    reports: Reports,
+}
+
+impl Function {
+    /// Appends platform lines (`START`, `END`, `REPORT`, …) to the function's log, in one
+    /// write so that they stay whole beside the processes' own output.
+    fn log_line(&self, lines: &str) {
+        let _ = (&self.log).write_all(lines.as_bytes());
+    }
 }
 
 /// The running host: an Invoke API in front of every function's instances.
@@ -69,11 +96,13 @@ pub struct LambdaHost {
     shutdown: watch::Sender<bool>,
     invoke_api: Server,
     instances: Vec<Instance>,
+    reports: Reports,
 }
 
 impl LambdaHost {
     /// Serves the Invoke API on `invoke_listener` (from [`crate::server::loopback`]) and
-    /// starts every instance; their output goes to `log_dir/<name>.log`.
+    /// starts every instance; their output, and the host's `START`/`END`/`REPORT` lines for
+    /// every invocation, go to `log_dir/<name>.log`.
     pub async fn start(
         invoke_listener: TcpListener,
         specs: Vec<FunctionSpec>,
@@ -83,6 +112,7 @@ impl LambdaHost {
         tokio::fs::create_dir_all(&log_dir).await?;
         let mut functions = HashMap::new();
         let mut instances = Vec::new();
+        let reports = Reports::default();
         for spec in specs {
             anyhow::ensure!(
                 spec.binary.is_file(),
@@ -90,6 +120,10 @@ impl LambdaHost {
                 spec.binary.display()
             );
             let (queue, receiver) = mpsc::channel(1024);
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_dir.join(format!("{}.log", spec.name)))?;
             let function = Arc::new(Function {
                 arn: format!(
                     "arn:aws:lambda:us-east-1:123456789012:function:{}",
@@ -98,14 +132,11 @@ impl LambdaHost {
                 spec,
                 queue,
                 pending: Mutex::new(receiver),
+                log,
+                reports: Arc::clone(&reports),
             });
             for index in 0..function.spec.instances {
-                let log = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log_dir.join(format!("{}.log", function.spec.name)))?;
-                instances
-                    .push(Instance::start(Arc::clone(&function), index, log, stop.clone()).await?);
+                instances.push(Instance::start(Arc::clone(&function), index, stop.clone()).await?);
             }
             functions.insert(function.spec.name.clone(), function);
         }
@@ -114,7 +145,16 @@ impl LambdaHost {
             shutdown,
             invoke_api,
             instances,
+            reports,
         })
+    }
+
+    /// Every invocation that has ended so far, in the order they ended.
+    pub fn reports(&self) -> Vec<InvocationReport> {
+        self.reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Stops every instance, then the servers.
