@@ -289,7 +289,7 @@ describe('functions', () => {
     expect(grants('archive')).toEqual({ ...readUploads, ...listUploads, ...ownLogs });
     expect(grants('cleanup')).toEqual({
       'dropbox/photos/*': ['s3:DeleteObject', 's3:GetObject', 's3:GetObjectVersion', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
-      'dropbox/rejected/*': ['s3:GetObject', 's3:PutObject'],
+      'dropbox/rejected/*': ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
       'dropbox prefixes {"StringLike":{"s3:prefix":["photos/*","rejected/*"]}}': ['s3:ListBucket'],
       'thumbnails/*': ['s3:GetObject'],
       thumbnails: ['s3:ListBucket'],

@@ -85,8 +85,9 @@ export class PipelineFunctions extends Construct {
         // The outcome tag on the exact version archived or quarantined (PutObjectTagging with
         // a version id needs the Version action), which lets the lifecycle expire it.
         new iam.PolicyStatement({ actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'], resources: [uploads] }),
-        // rejected/<path>~<version id> and rejected/long-keys/<hash>~<version id>, with their reasons.
-        new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [quarantine] }),
+        // rejected/<path>~<version id> and rejected/long-keys/<hash>~<version id>, with their reasons;
+        // a source over 5 GiB is copied in parts (s3:PutObject), and a failed copy aborted.
+        new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], resources: [quarantine] }),
         listPrefixes(dropbox, PREFIXES.photos, PREFIXES.quarantine),
         new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [thumbnails.arnForObjects(allThumbnails.pattern)] }),
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [thumbnails.bucketArn] }),

@@ -5,12 +5,14 @@
 //! check, shared with thumbnail, of whether a version is still the current upload.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging, TaggingDirective};
 
 use crate::error::{PipelineError, Result};
 use crate::event::SourceObject;
 use crate::model::QuarantineReason;
+use crate::s3::multipart::{MAX_PARTS, MultipartUpload, Overwrite};
 use crate::s3::{encode_key, head, head_source, lost_conditional_write, quarantine_keys};
 use crate::settings::outcome_tag;
 
@@ -127,8 +129,9 @@ pub enum Quarantine {
 
 /// Moves the exact version `source` names to quarantine, under a key no other upload can
 /// take: the reason is written first (`If-None-Match: *`, which S3 honours: an earlier
-/// attempt's reason for this very version is kept), then the original copied beside it, its
-/// version tagged as quarantined, and only then removed from `photos/`.
+/// attempt's reason for this very version is kept), then the original copied beside it (in
+/// parts when it is over CopyObject's 5 GiB), its version tagged as quarantined, and only
+/// then removed from `photos/`.
 pub async fn quarantine(
     client: &Client,
     source: &SourceObject,
@@ -175,23 +178,73 @@ pub async fn quarantine(
     }
     // The source's tags are not copied: a retried quarantine finds the original tagged, and
     // copying tags would need permissions cleanup does not have (nor need).
-    client
-        .copy_object()
-        .bucket(&source.bucket)
-        .key(&object_key)
-        .copy_source(copy_source)
-        .tagging_directive(TaggingDirective::Replace)
-        .send()
-        .await
-        .map_err(|err| {
-            PipelineError::from_sdk(
-                &format!("CopyObject {} to {object_key}", source.describe()),
-                err,
-            )
-        })?;
+    let size = original.content_length().unwrap_or(0).max(0) as u64;
+    if size > COPY_OBJECT_MAX_BYTES {
+        copy_in_parts(client, source, &copy_source, &original, size, &object_key).await?;
+    } else {
+        client
+            .copy_object()
+            .bucket(&source.bucket)
+            .key(&object_key)
+            .copy_source(copy_source)
+            .tagging_directive(TaggingDirective::Replace)
+            .send()
+            .await
+            .map_err(|err| {
+                PipelineError::from_sdk(
+                    &format!("CopyObject {} to {object_key}", source.describe()),
+                    err,
+                )
+            })?;
+    }
     let etag = original.e_tag().unwrap_or_default();
     remove_original(client, source, etag, Outcome::Quarantined).await?;
     Ok(Quarantine::Quarantined)
+}
+
+/// The largest object CopyObject copies (5 GiB); a larger one is copied in parts.
+const COPY_OBJECT_MAX_BYTES: u64 = 5 * GIB;
+
+/// The bytes each UploadPartCopy copies: the largest object S3 holds (5 TiB) takes 5 120
+/// parts, within [`MAX_PARTS`].
+const COPY_PART_BYTES: u64 = GIB;
+const _: () = assert!(5 * 1024 * GIB / COPY_PART_BYTES <= MAX_PARTS);
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// Copies `original` (`size` bytes, over CopyObject's limit) to `object_key` with
+/// UploadPartCopy, [`COPY_PART_BYTES`] at a time. Content type, encoding and user metadata
+/// are set from the source as CopyObject would copy them; tags are not (a multipart copy
+/// never copies them, as `TaggingDirective::Replace` does not). Any failure aborts the upload.
+async fn copy_in_parts(
+    client: &Client,
+    source: &SourceObject,
+    copy_source: &str,
+    original: &HeadObjectOutput,
+    size: u64,
+    object_key: &str,
+) -> Result<()> {
+    let mut upload = MultipartUpload::create(client, &source.bucket, object_key, |request| {
+        request
+            .set_content_type(original.content_type().map(str::to_owned))
+            .set_content_encoding(original.content_encoding().map(str::to_owned))
+            .set_content_disposition(original.content_disposition().map(str::to_owned))
+            .set_content_language(original.content_language().map(str::to_owned))
+            .set_cache_control(original.cache_control().map(str::to_owned))
+            .set_metadata(original.metadata().cloned())
+    })
+    .await?;
+    let copied = async {
+        for first in (0..size).step_by(COPY_PART_BYTES as usize) {
+            let last = (first + COPY_PART_BYTES).min(size) - 1;
+            upload.copy_part(copy_source, first, last).await?;
+        }
+        Ok(())
+    }
+    .await;
+    upload.finish(copied, Overwrite::Allowed).await?;
+    tracing::info!(%object_key, size, "copied to quarantine in parts");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -262,6 +315,176 @@ mod tests {
             .expect("no-op");
         assert_eq!(removal, Removal::AlreadyGone);
         assert_eq!(tag.num_calls(), 1);
+    }
+
+    fn reason() -> QuarantineReason {
+        QuarantineReason {
+            source_bucket: "drop".into(),
+            source_key: "photos/a b.jpg".into(),
+            source_version_id: Some("v1".into()),
+            error: "Photo.InvalidImage".into(),
+            cause: "not an image".into(),
+        }
+    }
+
+    /// HeadObject of version `v1`, `size` bytes long.
+    fn head_v1(size: u64) -> Rule {
+        mock!(Client::head_object)
+            .match_requests(|r| r.version_id() == Some("v1"))
+            .then_output(move || {
+                HeadObjectOutput::builder()
+                    .content_length(size as i64)
+                    .content_type("video/mp4")
+                    .e_tag("\"e\"")
+                    .build()
+            })
+    }
+
+    #[tokio::test]
+    async fn a_source_over_5_gib_is_copied_to_quarantine_in_1_gib_parts() {
+        use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput;
+        use aws_sdk_s3::operation::copy_object::CopyObjectOutput;
+        use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
+        use aws_sdk_s3::operation::put_object::PutObjectOutput;
+        use aws_sdk_s3::operation::upload_part_copy::UploadPartCopyOutput;
+        use aws_sdk_s3::types::CopyPartResult;
+        use std::sync::{Arc, Mutex};
+
+        let size = 12 * GIB;
+        let (object_key, _) = quarantine_keys(&source(Some("v1")));
+        let head = head_v1(size);
+        let reason_put =
+            mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
+        let copy = mock!(Client::copy_object).then_output(|| CopyObjectOutput::builder().build());
+        let create = mock!(Client::create_multipart_upload)
+            .match_requests(move |r| {
+                r.key() == Some(object_key.as_str()) && r.content_type() == Some("video/mp4")
+            })
+            .then_output(|| {
+                CreateMultipartUploadOutput::builder()
+                    .upload_id("u1")
+                    .build()
+            });
+        let copied = Arc::new(Mutex::new(Vec::new()));
+        let part = mock!(Client::upload_part_copy).then_compute_output({
+            let copied = Arc::clone(&copied);
+            move |r| {
+                let number = r.part_number().expect("part number");
+                assert_eq!(r.upload_id(), Some("u1"));
+                assert_eq!(r.copy_source(), Some("drop/photos/a%20b.jpg?versionId=v1"));
+                let range = r.copy_source_range().expect("range").to_owned();
+                copied.lock().expect("lock").push((number, range));
+                UploadPartCopyOutput::builder()
+                    .copy_part_result(
+                        CopyPartResult::builder()
+                            .e_tag(format!("p{number}"))
+                            .build(),
+                    )
+                    .build()
+            }
+        });
+        let complete = mock!(Client::complete_multipart_upload)
+            .match_requests(|r| {
+                let parts = r.multipart_upload().map(|u| u.parts()).unwrap_or_default();
+                r.upload_id() == Some("u1")
+                    && r.if_none_match().is_none()
+                    && parts.len() == 12
+                    && parts.iter().zip(1..).all(|(p, n)| {
+                        p.part_number() == Some(n) && p.e_tag() == Some(format!("p{n}").as_str())
+                    })
+            })
+            .then_output(|| CompleteMultipartUploadOutput::builder().build());
+        let (tag, head_current) = (tags_v1(outcome_tag::QUARANTINED), current("v1"));
+        let delete =
+            mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [
+                &head,
+                &reason_put,
+                &copy,
+                &create,
+                &part,
+                &complete,
+                &tag,
+                &head_current,
+                &delete
+            ]
+        );
+        let moved = quarantine(&client, &source(Some("v1")), &reason()).await;
+        assert_eq!(moved, Ok(Quarantine::Quarantined));
+        assert_eq!(copy.num_calls(), 0, "CopyObject refuses more than 5 GiB");
+        let expected: Vec<_> = (0..12)
+            .map(|i| {
+                (
+                    i as i32 + 1,
+                    format!("bytes={}-{}", i * GIB, (i + 1) * GIB - 1),
+                )
+            })
+            .collect();
+        assert_eq!(*copied.lock().expect("lock"), expected);
+        assert_eq!((complete.num_calls(), delete.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failed_part_copy_aborts_the_upload_and_keeps_the_original() {
+        use aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput;
+        use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
+        use aws_sdk_s3::operation::put_object::PutObjectOutput;
+        use aws_sdk_s3::operation::upload_part_copy::UploadPartCopyOutput;
+        use aws_sdk_s3::types::CopyPartResult;
+
+        let head = head_v1(6 * GIB);
+        let reason_put =
+            mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
+        let create = mock!(Client::create_multipart_upload).then_output(|| {
+            CreateMultipartUploadOutput::builder()
+                .upload_id("u1")
+                .build()
+        });
+        let first = mock!(Client::upload_part_copy)
+            .match_requests(|r| r.part_number() == Some(1))
+            .then_output(|| {
+                UploadPartCopyOutput::builder()
+                    .copy_part_result(CopyPartResult::builder().e_tag("p1").build())
+                    .build()
+            });
+        let second = mock!(Client::upload_part_copy).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(500).expect("status"),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>InternalError</Code><Message>disk</Message></Error>",
+                ),
+            )
+        });
+        let abort = mock!(Client::abort_multipart_upload)
+            .match_requests(|r| r.upload_id() == Some("u1"))
+            .then_output(|| AbortMultipartUploadOutput::builder().build());
+        let (tag, delete) = (
+            tags_v1(outcome_tag::QUARANTINED),
+            mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build()),
+        );
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [
+                &head,
+                &reason_put,
+                &create,
+                &first,
+                &second,
+                &abort,
+                &tag,
+                &delete
+            ]
+        );
+        let err = quarantine(&client, &source(Some("v1")), &reason())
+            .await
+            .expect_err("failed");
+        assert_eq!(err.error_name(), "Photo.Transient", "{err}");
+        assert_eq!(abort.num_calls(), 1, "no incomplete upload is left behind");
+        assert_eq!((tag.num_calls(), delete.num_calls()), (0, 0));
     }
 
     #[tokio::test]

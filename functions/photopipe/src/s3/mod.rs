@@ -1,13 +1,15 @@
 //! S3 helpers shared by the steps: reading an exact object version ([`read_original`],
 //! [`get_source`]), existence checks, and, in submodules, the derived output keys
 //! ([`keys`]), checksums and the checked reads of stored copies ([`checksum`]), the metadata
-//! written on outputs ([`meta`]), and the dropbox's writes: removing an original without ever
-//! touching a newer upload, and quarantine ([`dropbox`]).
+//! written on outputs ([`meta`]), multipart uploads and copies that are completed or aborted,
+//! never left behind ([`multipart`]), and the dropbox's writes: removing an original without
+//! ever touching a newer upload, and quarantine ([`dropbox`]).
 
 pub mod checksum;
 pub mod dropbox;
 pub mod keys;
 pub mod meta;
+pub mod multipart;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
