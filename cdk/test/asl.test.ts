@@ -102,8 +102,18 @@ describe('timeouts and retry budgets', () => {
       expect([name, Number.isInteger(state.TimeoutSeconds)]).toEqual([name, true]);
       expect([name, (state.TimeoutSeconds as number) > timeoutSeconds]).toEqual([name, true]);
     }
-    // Today's value (functions time out at 60 s), so a change to it is a deliberate one.
-    expect(taskEntries.map(([, state]) => state.TimeoutSeconds)).toEqual([90, 90, 90, 90, 90]);
+    // Each function's timeout plus 30 s (archive streams up to 5 GiB to Wasabi and reads it
+    // back; cleanup copies a multi-GB quarantine in parts), pinned so a change is a deliberate one.
+    expect(Object.fromEntries(taskEntries.map(([name, state]) => [name, state.TimeoutSeconds]))).toEqual({
+      Validate: 90,
+      Thumbnail: 90,
+      Archive: 930,
+      Cleanup: 330,
+      Quarantine: 330,
+    });
+    for (const [name, state] of taskEntries) {
+      expect([name, state.TimeoutSeconds]).toEqual([name, FUNCTIONS.functions[taskFunction(state)].timeoutSeconds + 30]);
+    }
   });
 
   test('no error is named by two retriers of one Task (only the first that matches ever applies)', () => {

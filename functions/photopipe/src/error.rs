@@ -294,6 +294,9 @@ mod tests {
             lambda_errors("lambdaCrashErrors"),
         ]
         .concat();
+        let functions: serde_json::Value =
+            serde_json::from_str(include_str!("../../../contract/functions.json"))
+                .expect("contract/functions.json is JSON");
         for (task, state) in asl_states() {
             if state["Type"] != "Task" {
                 continue;
@@ -310,9 +313,26 @@ mod tests {
                 assert!(retried.contains(name), "{task} must retry {name}");
                 assert!(!caught.contains(name), "{task} must not catch {name}");
             }
+            // `${ArchiveFunctionArn}` invokes `archive` (`${CleanupFunctionArn}` serves both
+            // Cleanup and Quarantine).
+            let resource = state["Resource"].as_str().expect("Resource");
+            let function = resource
+                .strip_prefix("${")
+                .and_then(|r| r.strip_suffix("FunctionArn}"))
+                .and_then(|name| {
+                    let mut chars = name.chars();
+                    let first = chars.next()?.to_ascii_lowercase();
+                    Some(std::iter::once(first).chain(chars).collect::<String>())
+                })
+                .unwrap_or_else(|| panic!("{task} invokes {resource}, not a function"));
+            let timeout = functions["functions"][&function]["timeoutSeconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{task}: no timeoutSeconds for {function}"));
             assert!(
-                state["TimeoutSeconds"].as_u64().is_some_and(|t| t > 60),
-                "{task} needs a TimeoutSeconds beyond the functions' 60 s"
+                state["TimeoutSeconds"]
+                    .as_u64()
+                    .is_some_and(|t| t > timeout),
+                "{task} needs a TimeoutSeconds beyond {function}'s {timeout} s"
             );
         }
     }
