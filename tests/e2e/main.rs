@@ -8,6 +8,8 @@ mod corpus;
 mod duplicates;
 mod faults;
 mod losses;
+mod outage;
+mod races;
 mod rejection;
 
 use std::time::Duration;
