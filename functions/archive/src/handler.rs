@@ -12,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::BytesMut;
 use photopipe::model::{ArchiveRecord, Photo, PhotoRequest};
-use photopipe::s3::multipart::{Completion, MAX_PARTS, MultipartUpload, Overwrite};
+use photopipe::s3::multipart::{self, Completion, MAX_PARTS, MultipartUpload, Overwrite};
 use photopipe::s3::{self, keys, meta};
 use photopipe::wasabi::Wasabi;
 use photopipe::{PipelineError, Result};
@@ -131,6 +131,7 @@ async fn upload_in_parts(
     original: aws_sdk_s3::operation::get_object::GetObjectOutput,
     part_size: usize,
 ) -> Result<Upload> {
+    multipart::abort_abandoned(wasabi, bucket, key).await?;
     let mut upload = MultipartUpload::create(wasabi, bucket, key, |request| {
         request
             .set_metadata(Some(meta::source(&photo.source)))
@@ -212,9 +213,11 @@ mod tests {
     use aws_sdk_s3::operation::create_multipart_upload::CreateMultipartUploadOutput;
     use aws_sdk_s3::operation::get_object::GetObjectOutput;
     use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
+    use aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput;
     use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
     use aws_sdk_s3::operation::upload_part::UploadPartOutput;
     use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::MultipartUpload as Listed;
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
@@ -267,6 +270,12 @@ mod tests {
                 "<Error><Code>InternalError</Code><Message>disk</Message></Error>",
             ),
         )
+    }
+
+    /// ListMultipartUploads: nothing left behind by an earlier attempt.
+    fn none_abandoned() -> Rule {
+        mock!(Client::list_multipart_uploads)
+            .then_output(|| ListMultipartUploadsOutput::builder().build())
     }
 
     fn create() -> Rule {
@@ -481,10 +490,13 @@ mod tests {
             abort(),
             stored(ORIGINAL),
         );
+        let listed = none_abandoned();
         let wasabi = mock_client!(
             aws_sdk_s3,
             RuleMode::MatchAny,
-            [&head, &put, &create, &part, &complete, &abort, &read_back]
+            [
+                &head, &listed, &put, &create, &part, &complete, &abort, &read_back
+            ]
         );
         archive_with(&dropbox, &wasabi, "arch", &photo, 4)
             .await
@@ -505,10 +517,11 @@ mod tests {
     async fn a_failed_part_aborts_the_upload_and_is_transient() {
         let failing = mock!(Client::upload_part).then_http_response(internal_error);
         let (head, create, abort, complete) = (absent(), create(), abort(), complete());
+        let listed = none_abandoned();
         let wasabi = mock_client!(
             aws_sdk_s3,
             RuleMode::MatchAny,
-            [&head, &create, &failing, &abort, &complete]
+            [&head, &listed, &create, &failing, &abort, &complete]
         );
         let err = archive_with(&dropbox(), &wasabi, "arch", &photo(), 10)
             .await
@@ -536,10 +549,13 @@ mod tests {
             present(photo().sha256),
             stored(BYTES),
         );
+        let listed = none_abandoned();
         let wasabi = mock_client!(
             aws_sdk_s3,
             RuleMode::Sequential,
-            [&first, &create, &parts, &refused, &abort, &then, &get]
+            [
+                &first, &listed, &create, &parts, &refused, &abort, &then, &get
+            ]
         );
         let record = archive_with(&dropbox(), &wasabi, "arch", &photo(), 10)
             .await
@@ -570,10 +586,11 @@ mod tests {
         ] {
             let (head, create, part, abort, complete) =
                 (absent(), create(), part(), abort(), complete());
+            let listed = none_abandoned();
             let wasabi = mock_client!(
                 aws_sdk_s3,
                 RuleMode::MatchAny,
-                [&head, &create, &part, &abort, &complete]
+                [&head, &listed, &create, &part, &abort, &complete]
             );
             let err = archive_with(&dropbox(), &wasabi, "arch", &photo, 10)
                 .await
@@ -582,6 +599,44 @@ mod tests {
             assert!(err.to_string().contains(says), "{err}");
             assert_eq!((abort.num_calls(), complete.num_calls()), (1, 0), "{err}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_upload_a_killed_attempt_left_behind_is_aborted_before_a_new_one() {
+        let key = archive_key();
+        let listed = {
+            let key = key.clone();
+            mock!(Client::list_multipart_uploads)
+                .match_requests({
+                    let key = key.clone();
+                    move |r| r.prefix() == Some(key.as_str())
+                })
+                .then_output(move || {
+                    ListMultipartUploadsOutput::builder()
+                        .uploads(Listed::builder().key(&key).upload_id("crashed").build())
+                        .uploads(
+                            Listed::builder()
+                                .key(format!("{key}.other"))
+                                .upload_id("not-ours")
+                                .build(),
+                        )
+                        .build()
+                })
+        };
+        let stale = mock!(Client::abort_multipart_upload)
+            .match_requests(|r| r.upload_id() == Some("crashed"))
+            .then_output(|| AbortMultipartUploadOutput::builder().build());
+        let (head, create, part, complete, get) =
+            (absent(), create(), part(), complete(), stored(BYTES));
+        let wasabi = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&head, &listed, &stale, &create, &part, &complete, &get]
+        );
+        archive_with(&dropbox(), &wasabi, "arch", &photo(), 10)
+            .await
+            .expect("archived");
+        assert_eq!((stale.num_calls(), complete.num_calls()), (1, 1));
     }
 
     #[tokio::test]

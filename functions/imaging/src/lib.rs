@@ -5,16 +5,20 @@
 //! an embedded colour profile to sRGB and encode it without metadata.
 //!
 //! The entry points say what a caller means: [`inspect`] reads the header against the
-//! limits, [`prove_decodes`] is validate's proof that the image data decodes, and
-//! [`make_thumbnails`] makes every rendition from one decode. This is the only crate of the
-//! workspace that links C (libwebp, mozjpeg, libheif with libde265).
+//! limits, [`prove_decodes`] is validate's proof that the image data decodes, [`over_budget`]
+//! says whether the decode for some renditions fits in the function's memory, and
+//! [`make_thumbnails`] makes every rendition from one decode. Every decode is held to the
+//! memory budget of the limits, estimated from the header before a pixel is decoded. This
+//! is the only crate of the workspace that links C (libwebp, mozjpeg, libheif with
+//! libde265).
 
 // The way of an image through the crate: format recognises it by its bytes; limits checks
-// its header against the input limits; decode decodes it once, as small as its purpose
-// allows, into pixels (orientation reads which way up it is meant to be); then for each
-// rendition render plans it (plan), resizes it (resize), turns it upright, converts it to
-// sRGB (colour) and encodes it (encode). libheif and libwebp wrap those C libraries;
-// libwebp is the workspace's only unsafe code.
+// its header against the input limits; memory estimates what its decode needs against the
+// budget; decode decodes it once, as small as its purpose allows, into pixels (orientation
+// reads which way up it is meant to be); then for each rendition render plans it (plan),
+// resizes it (resize), turns it upright, converts it to sRGB (colour) and encodes it
+// (encode). libheif and libwebp wrap those C libraries; libwebp is the workspace's only
+// unsafe code.
 mod colour;
 mod decode;
 mod encode;
@@ -22,6 +26,7 @@ mod format;
 mod libheif;
 mod libwebp;
 mod limits;
+mod memory;
 mod orientation;
 mod pixels;
 mod plan;
@@ -30,11 +35,13 @@ mod resize;
 #[cfg(test)]
 mod test_support;
 
-use photopipe::Result;
 use photopipe::settings::{InputLimits, Rendition};
+use photopipe::{PipelineError, Result};
 
+pub use crate::decode::Proof;
 pub use crate::format::{SNIFF_LEN, sniff};
 pub use crate::limits::{Inspection, inspect};
+pub use crate::memory::OverBudget;
 pub use crate::pixels::{Decoded, Pixels, YCbCrPlanes};
 pub use crate::plan::{Plan, fit_inside, plan};
 pub use crate::render::Thumbnail;
@@ -45,25 +52,43 @@ use crate::plan::DecodeFor;
 use crate::render::render;
 
 /// Proves that an inspected original decodes: the smallest decode its format allows, which
-/// still reads every byte of image data. What validate asks before accepting a photo.
-pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<()> {
-    decode(bytes, inspection, DecodeFor::Proof, limits).map(drop)
+/// still reads every byte of image data, within the memory budget of `limits`; the
+/// [`Proof`] says how (or that nothing fits, and it was accepted on its header). What
+/// validate asks before accepting a photo.
+pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<Proof> {
+    decode::prove(bytes, inspection, limits)
+}
+
+/// Why the one decode that makes `renditions` does not fit in the memory budget of
+/// `limits`, or `None` where it does (or there is no budget): its estimated peak, from the
+/// header, with the renditions' own buffers.
+pub fn over_budget(
+    bytes: &[u8],
+    inspection: &Inspection,
+    renditions: &[Rendition],
+    limits: &InputLimits,
+) -> Result<Option<OverBudget>> {
+    let need = decode::need(bytes, inspection, purpose(renditions))?;
+    Ok(memory::check(&need, limits).err())
 }
 
 /// Makes every rendition of an inspected original from one decode: resized, upright,
 /// converted to sRGB, with no metadata. With no renditions there is nothing to size the
-/// decode by: it makes nothing, but still decodes as [`prove_decodes`] does.
+/// decode by: it makes nothing, but still decodes as [`prove_decodes`] does. A decode over
+/// the memory budget of `limits` is not begun: that is `Photo.Internal`, as a caller with
+/// a budget asks [`over_budget`] first.
 pub fn make_thumbnails(
     bytes: &[u8],
     inspection: &Inspection,
     renditions: &[Rendition],
     limits: &InputLimits,
 ) -> Result<Vec<Thumbnail>> {
-    let purpose = match renditions {
-        [] => DecodeFor::Proof,
-        renditions => DecodeFor::Renditions(renditions),
-    };
-    let decoded = decode(bytes, inspection, purpose, limits)?;
+    if let Some(over) = over_budget(bytes, inspection, renditions, limits)? {
+        return Err(PipelineError::Internal(format!(
+            "asked for thumbnails over the memory budget: {over}"
+        )));
+    }
+    let decoded = decode(bytes, inspection, purpose(renditions), limits)?;
     let to_srgb = match &decoded.pixels {
         Pixels::Rgb(_) | Pixels::YCbCr(_) => decoded.icc.as_deref().and_then(srgb_transform),
         Pixels::Gray(_) => None,
@@ -72,6 +97,14 @@ pub fn make_thumbnails(
         .iter()
         .map(|rendition| render(&decoded, rendition, to_srgb.as_deref()))
         .collect()
+}
+
+/// What a decode for `renditions` is for: with none, the proof's smallest decode.
+fn purpose(renditions: &[Rendition]) -> DecodeFor<'_> {
+    match renditions {
+        [] => DecodeFor::Proof,
+        renditions => DecodeFor::Renditions(renditions),
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,14 @@ pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), HeifFailure> {
     Ok((primary.width(), primary.height()))
 }
 
+/// The primary image's bits per luma sample (8, 10, 12) and whether it has an alpha
+/// plane, from the boxes alone.
+pub(crate) fn depth_and_alpha(bytes: &[u8]) -> Result<(u8, bool), HeifFailure> {
+    let context = HeifContext::read_from_bytes(bytes)?;
+    let primary = context.primary_image_handle()?;
+    Ok((primary.luma_bits_per_pixel(), primary.has_alpha_channel()))
+}
+
 /// A decoded primary image: upright RGB (alpha composited over white) and its ICC profile.
 pub(crate) struct DecodedHeif {
     pub rgb: RgbImage,

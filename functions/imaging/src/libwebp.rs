@@ -17,6 +17,8 @@ pub(crate) struct Features {
     pub height: u32,
     pub has_alpha: bool,
     pub animated: bool,
+    /// VP8L: decoded whole before it is scaled (its backward references reach anywhere).
+    pub lossless: bool,
 }
 
 /// Reads the header of a WebP file (simple or extended format).
@@ -36,6 +38,8 @@ pub(crate) fn features(bytes: &[u8]) -> Result<Features, String> {
         height: dimension(features.height)?,
         has_alpha: features.has_alpha != 0,
         animated: features.has_animation != 0,
+        // WebPBitstreamFeatures.format: 0 mixed or undefined, 1 lossy, 2 lossless.
+        lossless: features.format == 2,
     })
 }
 
@@ -169,7 +173,8 @@ mod tests {
                 width: 300,
                 height: 200,
                 has_alpha: false,
-                animated: false
+                animated: false,
+                lossless: false
             }
         );
         let full = decode(&webp, &features, 300, 200).expect("decodes");

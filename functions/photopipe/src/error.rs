@@ -104,6 +104,11 @@ impl PipelineError {
             {
                 Self::Transient(message)
             }
+            // A multipart upload aborted under us (by another attempt sweeping what a killed
+            // one left): starting over is safe.
+            (SdkError::ServiceError(_), _) if code.as_deref() == Some("NoSuchUpload") => {
+                Self::Transient(message)
+            }
             (SdkError::ServiceError(_), _) if code.as_deref().is_some_and(is_credential_error) => {
                 Self::AccessDenied(message)
             }

@@ -1,14 +1,16 @@
 //! Validate: is the uploaded object really an image we accept? Reads the exact version the
 //! event names, recognises the format by its bytes, rejects empty, oversized and
 //! decompression-bomb inputs from their size and header before decoding, proves the image
-//! decodes, and records what later steps need (never the bytes themselves).
+//! decodes within the function's memory (another way where its decode does not fit, or,
+//! where nothing fits, accepting it on its header: see `photopipe_imaging::Proof`), and
+//! records what later steps need (never the bytes themselves).
 
 use aws_sdk_s3::Client;
 use photopipe::event::SourceObject;
 use photopipe::model::{Photo, ValidateRequest};
 use photopipe::settings::InputLimits;
 use photopipe::{PipelineError, Result, s3};
-use photopipe_imaging as imaging;
+use photopipe_imaging::{self as imaging, Proof};
 
 /// What validate works with.
 #[derive(Debug)]
@@ -26,7 +28,17 @@ pub async fn handle(dependencies: &Dependencies, request: ValidateRequest) -> Re
     let original = s3::read_original(s3, &source, limits).await?;
     let bytes = original.bytes;
     let inspection = imaging::inspect(&bytes, limits)?;
-    imaging::prove_decodes(&bytes, &inspection, limits)?;
+    match imaging::prove_decodes(&bytes, &inspection, limits)? {
+        Proof::Decoded => {}
+        Proof::Streamed(over) => {
+            tracing::info!(key = %source.key, %over, "proved within memory without a full decode");
+        }
+        Proof::Header(over) => tracing::warn!(
+            key = %source.key,
+            %over,
+            "accepted on its header: no decode of it fits in memory, its data is unread"
+        ),
+    }
     // Pin the version read, so every later step works on these very bytes.
     source.version_id = source.version_id.or(original.version_id);
     let photo = Photo {
@@ -73,6 +85,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
     use photopipe::event::ObjectCreatedEvent;
     use photopipe::format::ImageFormat;
+    use photopipe::settings::MemoryBudget;
 
     fn request(key: &str) -> ValidateRequest {
         let event: ObjectCreatedEvent = serde_json::from_value(serde_json::json!({
@@ -164,6 +177,70 @@ mod tests {
             .expect_err("rejected");
         assert_eq!(err.error_name(), "Photo.InvalidImage");
         assert!(err.to_string().contains("200×100"), "{err}");
+    }
+
+    /// A 10000×10000 16-bit RGBA PNG of black, written row by row (its 800 MB of samples
+    /// compress to under a MB).
+    fn huge_png() -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, 10_000, 10_000);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Sixteen);
+        encoder.set_filter(png::Filter::NoFilter);
+        let mut writer = encoder.write_header().expect("header");
+        let mut rows = writer.stream_writer().expect("rows");
+        let row = vec![0u8; 10_000 * 8];
+        for _ in 0..10_000 {
+            rows.write_all(&row).expect("row");
+        }
+        rows.finish().expect("image data");
+        drop(writer);
+        out
+    }
+
+    /// The process's peak resident memory so far, in bytes.
+    fn peak_resident() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").expect("status");
+        let kb = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches(" kB").parse::<u64>().ok())
+            .expect("VmHWM");
+        kb * 1024
+    }
+
+    #[tokio::test]
+    async fn a_100_mp_16_bit_png_is_proved_row_by_row_within_a_1024_mb_function() {
+        // Decoded whole it would take 800 MB of RGBA16 and 300 MB of RGB8: more than the
+        // function has. Row by row, the process stays far under its budget.
+        let bytes = huge_png();
+        let limits = InputLimits {
+            memory: Some(MemoryBudget::for_function(1024, 64 << 20)),
+            ..InputLimits::default()
+        };
+        let budget = limits.memory.map(|m| m.decode_bytes).unwrap_or_default();
+        let photo = validate(
+            client_serving(bytes.clone()),
+            limits,
+            request("photos/My+Trip/a+b.png"),
+        )
+        .await
+        .expect("valid");
+        assert_eq!((photo.width, photo.height), (10_000, 10_000));
+        let peak = peak_resident();
+        assert!(peak < budget / 4, "peak resident {peak} bytes");
+        // Cut short, the rows run out: refused, on the same path.
+        let truncated = bytes[..bytes.len() / 2].to_vec();
+        let err = validate(
+            client_serving(truncated),
+            limits,
+            request("photos/My+Trip/a+b.png"),
+        )
+        .await
+        .expect_err("truncated");
+        assert_eq!(err.error_name(), "Photo.InvalidImage");
+        assert!(err.to_string().starts_with("PNG data is corrupt"), "{err}");
     }
 
     fn head_answering(length: i64) -> Client {

@@ -1,11 +1,13 @@
 //! The HEIC/HEIF path: libheif decodes the primary image upright and shrinks it while
-//! copying it out; its failures become the photo's errors.
+//! copying it out; its failures become the photo's errors; what it needs in memory.
 
 use image::metadata::Orientation;
 use photopipe::settings::InputLimits;
 use photopipe::{PipelineError, Result};
 
 use crate::libheif::{self, HeifFailure};
+use crate::limits::Inspection;
+use crate::memory::{Need, SLACK, area, mp};
 use crate::pixels::{Decoded, Pixels};
 use crate::plan::{DecodeFor, area_shrink};
 
@@ -20,19 +22,54 @@ pub(crate) fn decode(
     let decoded = libheif::decode(bytes, limits.max_pixels, |width, height| {
         area_shrink(width, height, Orientation::NoTransforms, purpose)
     })
-    .map_err(|failure| match failure {
+    .map_err(failed)?;
+    Ok(Decoded {
+        pixels: Pixels::Rgb(decoded.rgb),
+        orientation: Orientation::NoTransforms,
+        icc: decoded.icc,
+    })
+}
+
+/// What [`decode`] needs: HEVC has no reduced decode, so libde265's whole picture with its
+/// per-block data, libheif's YCbCr planes, its interleaved RGB or RGBA (with alpha, its
+/// alpha plane too) and any conversion between them (two bytes a sample above 8 bits);
+/// the shrunk copy is small beside them. A bound from measurement rather than from
+/// libheif's code: an iPhone-like 12 MP HEIC (4:2:0, 512×512 tiles) peaks at 4.6 bytes a
+/// pixel in 8 bits and 7.5 in 10 (see the memory tests), counted here as 8 and 14, which
+/// also covers 4:4:4 chroma and a single untiled picture.
+pub(crate) fn need(bytes: &[u8], inspection: &Inspection, purpose: DecodeFor<'_>) -> Result<Need> {
+    let (width, height) = (inspection.width, inspection.height);
+    let (bits, alpha) = libheif::depth_and_alpha(bytes).map_err(failed)?;
+    let per_pixel = match (bits > 8, alpha) {
+        (false, false) => 8,
+        (false, true) => 10,
+        (true, false) => 14,
+        (true, true) => 17,
+    };
+    let shrink = area_shrink(width, height, Orientation::NoTransforms, purpose);
+    let (out_w, out_h) = (width.div_ceil(shrink), height.div_ceil(shrink));
+    let depth = if bits > 8 {
+        format!(" {bits}-bit")
+    } else {
+        String::new()
+    };
+    Ok(Need {
+        peak: area(width, height, per_pixel) + area(out_w, out_h, 3) + SLACK,
+        decoded: (out_w, out_h, area(out_w, out_h, 3)),
+        image: format!("{}{depth} HEIC", mp(width, height)),
+    })
+}
+
+/// A libheif failure as the photo's error.
+fn failed(failure: HeifFailure) -> PipelineError {
+    match failure {
         HeifFailure::Corrupt(reason) => {
             PipelineError::InvalidImage(format!("HEIC/HEIF data is corrupt: {reason}"))
         }
         HeifFailure::Unsupported(reason) => PipelineError::UnsupportedFormat(format!(
             "this HEIF holds a coding other than HEVC: {reason}"
         )),
-    })?;
-    Ok(Decoded {
-        pixels: Pixels::Rgb(decoded.rgb),
-        orientation: Orientation::NoTransforms,
-        icc: decoded.icc,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -1,30 +1,42 @@
 //! The JPEG path: the reduced decoder from the lowest coefficients where the renditions are
-//! small enough, else jpeg-decoder with DCT scaling; Adobe CMYK becomes RGB.
+//! small enough, else jpeg-decoder with DCT scaling; Adobe CMYK becomes RGB. What either
+//! needs in memory, from the header; and validate's proof, by jpeg-decoder at 1/8 or, where
+//! that does not fit (its progressive mode holds every coefficient), by the reduced
+//! decoder reading every scan.
 
 use std::io::Cursor;
 
 use image::{GrayImage, RgbImage};
+use photopipe::settings::InputLimits;
 use photopipe::{PipelineError, Result};
 
+use super::Proof;
 use super::jpeg_reduced::{self, Reduction};
 use crate::colour::cmyk_to_rgb;
+use crate::memory::{self, Need, SLACK, area, mp};
 use crate::orientation::orientation;
 use crate::pixels::{Decoded, Pixels};
 use crate::plan::{DecodeFor, size_needed};
 
-/// A JPEG at the smallest size `purpose` needs: from its lowest coefficients where that
-/// suffices, else through jpeg-decoder, DCT-scaled.
-pub(crate) fn decode(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Decoded> {
-    let corrupt =
-        |e: jpeg_decoder::Error| PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"));
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().map_err(corrupt)?;
-    let orientation = orientation(decoder.exif_data(), decoder.xmp_data());
-    let icc = decoder.icc_profile();
-    let header = decoder
-        .info()
-        .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
-    let (width, height) = (u32::from(header.width), u32::from(header.height));
+/// How a JPEG is decoded for a purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// From its lowest coefficients; `then_eighth`: at 1/8 if this one declines.
+    Reduced {
+        reduction: Reduction,
+        then_eighth: bool,
+    },
+    /// jpeg-decoder, DCT-scaled to at least this size.
+    Scaled(u32, u32),
+}
+
+/// The path `purpose` takes through a `width`×`height` JPEG.
+fn path(
+    width: u32,
+    height: u32,
+    purpose: DecodeFor<'_>,
+    orientation: image::metadata::Orientation,
+) -> Path {
     let (want_w, want_h) = size_needed(width, height, orientation, purpose);
     // The lowest coefficients make the reduced image far faster than a DCT-scaled decode.
     // The scale is the smallest that leaves the Lanczos pass at least a halving (as below):
@@ -35,32 +47,74 @@ pub(crate) fn decode(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Decoded> {
     // these.)
     let fits =
         |divisor: u32| want_w <= width.div_ceil(divisor) && want_h <= height.div_ceil(divisor);
-    let reduced = match purpose {
-        DecodeFor::Proof => None,
-        DecodeFor::Renditions(_) if fits(16) => jpeg_reduced::decode(bytes, Reduction::Eighth),
-        DecodeFor::Renditions(_) if fits(8) => jpeg_reduced::decode(bytes, Reduction::Quarter)
-            .or_else(|| jpeg_reduced::decode(bytes, Reduction::Eighth)),
-        DecodeFor::Renditions(_) if fits(4) => jpeg_reduced::decode(bytes, Reduction::Half),
-        DecodeFor::Renditions(_) => None,
+    let reduced = |reduction, then_eighth| Path::Reduced {
+        reduction,
+        then_eighth,
     };
-    if let Some(pixels) = reduced {
-        return Ok(Decoded {
-            pixels,
-            orientation,
-            icc,
-        });
+    match purpose {
+        DecodeFor::Proof => Path::Scaled(2, 2),
+        DecodeFor::Renditions(_) if fits(16) => reduced(Reduction::Eighth, false),
+        DecodeFor::Renditions(_) if fits(8) => reduced(Reduction::Quarter, true),
+        DecodeFor::Renditions(_) if fits(4) => reduced(Reduction::Half, false),
+        // A 1/4 or 1/2 DCT-scaled decode keeps only the lowest frequencies of each block,
+        // which rings and aliases where the photo has fine texture; decoding twice the size
+        // needed leaves the Lanczos pass at least a halving, as Pillow's reducing gap does.
+        DecodeFor::Renditions(_) => {
+            Path::Scaled(want_w.saturating_mul(2), want_h.saturating_mul(2))
+        }
     }
-    // A 1/4 or 1/2 DCT-scaled decode keeps only the lowest frequencies of each block, which
-    // rings and aliases where the photo has fine texture; decoding twice the size needed
-    // leaves the Lanczos pass at least a halving, as Pillow's reducing gap does.
-    let clamp = |v: u32| u16::try_from(v.saturating_mul(2).max(1)).unwrap_or(u16::MAX);
+}
+
+/// A JPEG at the smallest size `purpose` needs: from its lowest coefficients where that
+/// suffices, else through jpeg-decoder, DCT-scaled. A reduced decode that declines the
+/// data (the file is corrupt) falls back to jpeg-decoder only where that fits in the
+/// budget of `limits`.
+pub(crate) fn decode(
+    bytes: &[u8],
+    purpose: DecodeFor<'_>,
+    limits: &InputLimits,
+) -> Result<Decoded> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let orientation = orientation(decoder.exif_data(), decoder.xmp_data());
+    let icc = decoder.icc_profile();
+    let header = info(&decoder)?;
+    let (width, height) = (u32::from(header.width), u32::from(header.height));
+    let (want_w, want_h) = match path(width, height, purpose, orientation) {
+        Path::Reduced {
+            reduction,
+            then_eighth,
+        } => {
+            let reduced = jpeg_reduced::decode(bytes, reduction).or_else(|| {
+                then_eighth
+                    .then(|| jpeg_reduced::decode(bytes, Reduction::Eighth))
+                    .flatten()
+            });
+            if let Some(pixels) = reduced {
+                return Ok(Decoded {
+                    pixels,
+                    orientation,
+                    icc,
+                });
+            }
+            let (want_w, want_h) = size_needed(width, height, orientation, purpose);
+            let fallback = (want_w.saturating_mul(2), want_h.saturating_mul(2));
+            if let Err(over) = memory::check(&scaled_need(bytes, fallback)?, limits) {
+                return Err(PipelineError::InvalidImage(format!(
+                    "JPEG data is corrupt: its lowest coefficients do not decode, and the \
+                     lenient full decoder does not fit: {over}"
+                )));
+            }
+            fallback
+        }
+        Path::Scaled(want_w, want_h) => (want_w, want_h),
+    };
+    let clamp = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
     decoder
         .scale(clamp(want_w), clamp(want_h))
         .map_err(corrupt)?;
     let data = decoder.decode().map_err(corrupt)?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))?;
+    let info = info(&decoder)?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     let short = || PipelineError::InvalidImage("JPEG data ends early".into());
     let pixels = match info.pixel_format {
@@ -83,6 +137,122 @@ pub(crate) fn decode(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Decoded> {
         orientation,
         icc,
     })
+}
+
+/// What [`decode`] needs for `purpose`: the reduced decoder's few bytes a block where it
+/// takes the JPEG (its layout is one it handles), else jpeg-decoder's (see
+/// [`scaled_need`]).
+pub(crate) fn need(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Need> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let orientation = orientation(decoder.exif_data(), decoder.xmp_data());
+    let header = info(&decoder)?;
+    let (width, height) = (u32::from(header.width), u32::from(header.height));
+    match path(width, height, purpose, orientation) {
+        Path::Reduced { reduction, .. } if jpeg_reduced::supports(bytes, reduction) => {
+            Ok(reduced_need(width, height, reduction))
+        }
+        Path::Reduced {
+            then_eighth: true, ..
+        } if jpeg_reduced::supports(bytes, Reduction::Eighth) => {
+            Ok(reduced_need(width, height, Reduction::Eighth))
+        }
+        Path::Reduced { .. } => {
+            let (want_w, want_h) = size_needed(width, height, orientation, purpose);
+            scaled_need(bytes, (want_w.saturating_mul(2), want_h.saturating_mul(2)))
+        }
+        Path::Scaled(want_w, want_h) => scaled_need(bytes, (want_w, want_h)),
+    }
+}
+
+/// validate's proof: jpeg-decoder at 1/8 where that fits in the budget; else, for a
+/// layout the reduced decoder handles, every scan read by it to the end of the image (a
+/// JPEG it cannot read is corrupt); else nothing fits, and the JPEG is accepted on its
+/// header (see [`super::prove`]).
+pub(crate) fn prove(bytes: &[u8], width: u32, height: u32, limits: &InputLimits) -> Result<Proof> {
+    let need = need(bytes, DecodeFor::Proof)?;
+    let Err(over) = memory::check(&need, limits) else {
+        decode(bytes, DecodeFor::Proof, limits)?;
+        return Ok(Proof::Decoded);
+    };
+    if !jpeg_reduced::supports(bytes, Reduction::Eighth) {
+        return Ok(Proof::Header(over));
+    }
+    let reduced = reduced_need(width, height, Reduction::Eighth);
+    if memory::check(&reduced, limits).is_err() {
+        return Ok(Proof::Header(over));
+    }
+    if jpeg_reduced::reads_to_the_end(bytes) {
+        Ok(Proof::Streamed(over))
+    } else {
+        Err(PipelineError::InvalidImage(
+            "JPEG data is corrupt or ends early (read by its DC coefficients, scan by scan)".into(),
+        ))
+    }
+}
+
+/// What jpeg-decoder needs to decode at least `want`: each component's plane at the scaled
+/// size and the output in its pixel format (RGB from CMYK a second copy); a progressive
+/// JPEG's every coefficient at full size (two bytes a sample), a lossless one's 16-bit
+/// planes and output at full size. Components are counted at full resolution (4:4:4), an
+/// upper bound for subsampled chroma.
+fn scaled_need(bytes: &[u8], (want_w, want_h): (u32, u32)) -> Result<Need> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let header = info(&decoder)?;
+    let (width, height) = (u32::from(header.width), u32::from(header.height));
+    let clamp = |v: u32| u16::try_from(v.max(1)).unwrap_or(u16::MAX);
+    let (out_w, out_h) = decoder
+        .scale(clamp(want_w), clamp(want_h))
+        .map_err(corrupt)?;
+    let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
+    let (components, layout) = match header.pixel_format {
+        jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::L16 => (1, "greyscale "),
+        jpeg_decoder::PixelFormat::RGB24 => (3, ""),
+        jpeg_decoder::PixelFormat::CMYK32 => (4, "CMYK "),
+    };
+    let held = area(out_w, out_h, if components == 1 { 1 } else { 3 });
+    let planes = components * area(out_w + 32, out_h + 32, 1);
+    let output = area(out_w, out_h, components) + if components == 4 { held } else { 0 };
+    let blocks = area(width.div_ceil(8) + 2, height.div_ceil(8) + 2, 1);
+    let (coding, full) = match header.coding_process {
+        jpeg_decoder::CodingProcess::DctSequential => ("baseline", 0),
+        jpeg_decoder::CodingProcess::DctProgressive => ("progressive", components * blocks * 128),
+        jpeg_decoder::CodingProcess::Lossless => (
+            "lossless",
+            components * area(width, height, 4) + area(width, height, 1),
+        ),
+    };
+    Ok(Need {
+        peak: planes + output + full + SLACK,
+        decoded: (out_w, out_h, held),
+        image: format!("{} {coding} {layout}JPEG", mp(width, height)),
+    })
+}
+
+/// What the reduced decoder needs at `reduction`: per component and block, its
+/// coefficients (four bytes each), its levels and their trimmed copy, every component
+/// counted at luma's resolution and samples. Its pixels are the levels.
+fn reduced_need(width: u32, height: u32, reduction: Reduction) -> Need {
+    let samples = reduction.samples() as u64;
+    let blocks = area(width.div_ceil(8) + 2, height.div_ceil(8) + 2, 1);
+    let levels = 3 * blocks * samples * samples;
+    let scaled = |v: u32| (u64::from(v) * samples).div_ceil(8) as u32;
+    Need {
+        peak: 3 * blocks * samples * samples * 4 + 2 * levels + SLACK,
+        decoded: (scaled(width), scaled(height), levels),
+        image: format!("{} JPEG", mp(width, height)),
+    }
+}
+
+fn corrupt(e: jpeg_decoder::Error) -> PipelineError {
+    PipelineError::InvalidImage(format!("JPEG data is corrupt: {e}"))
+}
+
+fn info(decoder: &jpeg_decoder::Decoder<Cursor<&[u8]>>) -> Result<jpeg_decoder::ImageInfo> {
+    decoder
+        .info()
+        .ok_or_else(|| PipelineError::InvalidImage("JPEG has no frame header".into()))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Decoding, once per image and as small as its purpose allows: the dispatch to each
-//! format's decoder, behind a guard that turns a decoder's panic into `Photo.InvalidImage`.
+//! format's decoder, behind a guard that turns a decoder's panic into `Photo.InvalidImage`;
+//! what each path needs in memory, from the header; and validate's proof, which takes
+//! another path within memory where the full decode does not fit.
 
 mod generic;
 mod heif;
 mod jpeg;
 mod jpeg_reduced;
+mod png;
 mod webp;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,7 +16,10 @@ use photopipe::format::ImageFormat;
 use photopipe::settings::InputLimits;
 use photopipe::{PipelineError, Result};
 
+#[cfg(test)]
+pub(crate) use self::png::rows_need as png_rows_need;
 use crate::limits::Inspection;
+use crate::memory::{self, Need, OverBudget};
 use crate::pixels::Decoded;
 use crate::plan::DecodeFor;
 
@@ -22,7 +28,8 @@ use crate::plan::DecodeFor;
 /// shrunk as it is copied out), else at full size. For the proof it decodes as small as it
 /// can, which still reads all the image data. Every
 /// decoder failure, a panic included, becomes `Photo.InvalidImage` (a HEIF holding a coding
-/// other than HEVC: `Photo.UnsupportedFormat`).
+/// other than HEVC: `Photo.UnsupportedFormat`). The caller has checked [`need`] against
+/// the memory budget.
 pub(crate) fn decode(
     bytes: &[u8],
     inspection: &Inspection,
@@ -30,11 +37,76 @@ pub(crate) fn decode(
     limits: &InputLimits,
 ) -> Result<Decoded> {
     guarded(inspection.format, || match inspection.format {
-        ImageFormat::Jpeg => jpeg::decode(bytes, purpose),
+        ImageFormat::Jpeg => jpeg::decode(bytes, purpose, limits),
         ImageFormat::Webp => webp::decode(bytes, purpose, limits),
         ImageFormat::Heif => heif::decode(bytes, purpose, limits),
         other => generic::decode(bytes, other, limits),
     })
+}
+
+/// What [`decode`] needs for `purpose`, at its peak, from the header alone.
+pub(crate) fn need(bytes: &[u8], inspection: &Inspection, purpose: DecodeFor<'_>) -> Result<Need> {
+    let need = guarded(inspection.format, || match inspection.format {
+        ImageFormat::Jpeg => jpeg::need(bytes, purpose),
+        ImageFormat::Webp => webp::need(bytes, inspection, purpose),
+        ImageFormat::Heif => heif::need(bytes, inspection, purpose),
+        other => generic::need(bytes, other, inspection.width, inspection.height),
+    })?;
+    Ok(match purpose {
+        DecodeFor::Proof => need,
+        DecodeFor::Renditions(renditions) => need.with_renditions(renditions),
+    })
+}
+
+/// How validate's proof read an image's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// Decoded, at the smallest size the format allows.
+    Decoded,
+    /// Its decode does not fit in memory (why); its every row (PNG) or scan (JPEG, by its
+    /// DC coefficients) was read another way that does.
+    Streamed(OverBudget),
+    /// Its decode does not fit in memory (why) and it has no other way to read it: it is
+    /// accepted on its header, which was read and checked against the limits.
+    Header(OverBudget),
+}
+
+/// validate's proof that the image data decodes: the smallest decode, where it fits in the
+/// memory budget of `limits`; else PNG row by row and JPEG scan by scan, in a few bytes a
+/// row or block.
+///
+/// Where no path fits (a HEIC, which HEVC decodes only whole; a GIF; a lossless or
+/// animated WebP larger than the budget allows), the image is accepted on its header, as
+/// [`Proof::Header`] says, rather than refused: it is an image of a format we process
+/// whose header is sound, quite likely a real photo (a large HEIC is a phone's or a
+/// camera's), and refusing it would quarantine it as `Photo.InvalidImage`, a name that
+/// says the photo is bad when it is our function that is small. Accepted, it is archived
+/// byte for byte, which loses nothing even if its data is damaged, and the thumbnail step,
+/// held to the same estimate, skips it by name instead of failing; raising the functions'
+/// memory makes its thumbnail and proves it.
+pub(crate) fn prove(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<Proof> {
+    let format = inspection.format;
+    if format == ImageFormat::Jpeg {
+        return guarded(format, || {
+            jpeg::prove(bytes, inspection.width, inspection.height, limits)
+        });
+    }
+    let need = need(bytes, inspection, DecodeFor::Proof)?;
+    match (format, memory::check(&need, limits)) {
+        (_, Ok(())) => {
+            decode(bytes, inspection, DecodeFor::Proof, limits)?;
+            Ok(Proof::Decoded)
+        }
+        (ImageFormat::Png, Err(over)) => guarded(format, || {
+            let rows = png::rows_need(bytes, inspection.width, inspection.height)?;
+            if memory::check(&rows, limits).is_err() {
+                return Ok(Proof::Header(over));
+            }
+            png::read_every_row(bytes)?;
+            Ok(Proof::Streamed(over))
+        }),
+        (_, Err(over)) => Ok(Proof::Header(over)),
+    }
 }
 
 /// Runs a decoder; a panic in it becomes `Photo.InvalidImage`.

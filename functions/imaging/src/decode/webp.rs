@@ -1,5 +1,5 @@
 //! The WebP path: a still image through libwebp, scaled while it decodes; an animation's
-//! first frame through the image crate.
+//! first frame through the image crate; what either needs in memory.
 
 use std::io::Cursor;
 
@@ -9,8 +9,9 @@ use photopipe::settings::InputLimits;
 use photopipe::{PipelineError, Result};
 
 use super::generic::{self, metadata};
-use crate::libwebp;
-use crate::limits::megapixels;
+use crate::libwebp::{self, Features};
+use crate::limits::{Inspection, megapixels};
+use crate::memory::{Need, SLACK, area, mp};
 use crate::pixels::{Decoded, Pixels};
 use crate::plan::{DecodeFor, area_shrink};
 
@@ -38,23 +39,70 @@ pub(crate) fn decode(
             megapixels(limits.max_pixels)
         )));
     }
-    let mut container = ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::WebP)
-        .into_decoder()
-        .map_err(|e| corrupt(e.to_string()))?;
-    let (orientation, icc) = metadata(&mut container);
-    let shrink = area_shrink(header.width, header.height, orientation, purpose);
-    let rgb = libwebp::decode(
-        bytes,
-        &header,
-        header.width.div_ceil(shrink),
-        header.height.div_ceil(shrink),
-    )
-    .map_err(corrupt)?;
+    let (orientation, icc) = container_metadata(bytes)?;
+    let (width, height) = scaled_size(&header, orientation, purpose);
+    let rgb = libwebp::decode(bytes, &header, width, height).map_err(corrupt)?;
     Ok(Decoded {
         pixels: Pixels::Rgb(rgb),
         orientation,
         icc,
     })
+}
+
+/// What [`decode`] needs for `purpose`: for a still image, libwebp's whole ARGB image of a
+/// lossless one (four bytes a pixel), or a lossy one's rows and alpha plane (with the
+/// lossless alpha coding's own ARGB, up to five bytes a pixel), and the scaled output
+/// twice (alpha composited into a copy); for an animation, the image crate's.
+pub(crate) fn need(bytes: &[u8], inspection: &Inspection, purpose: DecodeFor<'_>) -> Result<Need> {
+    let header = libwebp::features(bytes)
+        .map_err(|reason| PipelineError::InvalidImage(format!("WebP data is corrupt: {reason}")))?;
+    if header.animated {
+        return generic::need(
+            bytes,
+            ImageFormat::Webp,
+            inspection.width,
+            inspection.height,
+        );
+    }
+    let (orientation, _) = container_metadata(bytes)?;
+    let (out_w, out_h) = scaled_size(&header, orientation, purpose);
+    let (width, height) = (header.width, header.height);
+    let whole = match (header.lossless, header.has_alpha) {
+        (true, _) => area(width, height, 4),
+        (false, true) => area(width, height, 5),
+        (false, false) => 0,
+    };
+    let rows = 256 * u64::from(width);
+    let output = area(out_w, out_h, if header.has_alpha { 4 + 3 } else { 3 });
+    let coding = if header.lossless { "lossless" } else { "lossy" };
+    let alpha = if header.has_alpha { " with alpha" } else { "" };
+    Ok(Need {
+        peak: whole + rows + output + SLACK,
+        decoded: (out_w, out_h, area(out_w, out_h, 3)),
+        image: format!("{} {coding} WebP{alpha}", mp(width, height)),
+    })
+}
+
+/// The orientation and ICC profile in the container, from the image crate's parser, which
+/// reads only chunk headers and metadata chunks.
+fn container_metadata(bytes: &[u8]) -> Result<(image::metadata::Orientation, Option<Vec<u8>>)> {
+    let mut container = ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::WebP)
+        .into_decoder()
+        .map_err(|e| PipelineError::InvalidImage(format!("WebP data is corrupt: {e}")))?;
+    Ok(metadata(&mut container))
+}
+
+/// The size libwebp decodes a still image to for `purpose`.
+fn scaled_size(
+    header: &Features,
+    orientation: image::metadata::Orientation,
+    purpose: DecodeFor<'_>,
+) -> (u32, u32) {
+    let shrink = area_shrink(header.width, header.height, orientation, purpose);
+    (
+        header.width.div_ceil(shrink),
+        header.height.div_ceil(shrink),
+    )
 }
 
 #[cfg(test)]

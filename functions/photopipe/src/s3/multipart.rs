@@ -46,6 +46,45 @@ pub struct MultipartUpload<'a> {
     parts: Vec<CompletedPart>,
 }
 
+/// Aborts every incomplete upload of exactly `bucket/key` and says how many there were:
+/// what a process killed mid-upload (a time-out, an out-of-memory) left behind, invisible
+/// and billed, since its own abort never ran. Only for keys unique to their bytes (archive
+/// keys): an upload under one is an earlier attempt at these very bytes, or one running
+/// now, whose next part or Complete then fails `NoSuchUpload` and is retried.
+pub async fn abort_abandoned(client: &Client, bucket: &str, key: &str) -> Result<usize> {
+    let listed = client
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .map_err(|err| {
+            PipelineError::from_sdk(&format!("ListMultipartUploads {bucket}/{key}"), err)
+        })?;
+    let mut aborted = 0;
+    for upload in listed.uploads() {
+        let (Some(found), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
+            continue;
+        };
+        if found != key {
+            continue;
+        }
+        client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|err| {
+                PipelineError::from_sdk(&format!("AbortMultipartUpload {bucket}/{key}"), err)
+            })?;
+        tracing::info!(%bucket, %key, %upload_id, "aborted an upload an earlier attempt left behind");
+        aborted += 1;
+    }
+    Ok(aborted)
+}
+
 impl<'a> MultipartUpload<'a> {
     /// CreateMultipartUpload of `bucket/key`, with whatever `configure` adds to the request
     /// (content type, metadata).
@@ -126,7 +165,7 @@ impl<'a> MultipartUpload<'a> {
             Ok(()) => self.complete(overwrite).await,
             Err(err) => Err(err),
         };
-        if outcome.is_err() {
+        if !matches!(outcome, Ok(Completion::Written)) {
             self.abort().await;
         }
         outcome

@@ -21,7 +21,7 @@ pub(crate) struct Component {
     pub(crate) samples: usize,
     /// Each block's coefficients that its levels need (its lowest `samples`×`samples`
     /// frequencies, row-major, the DC first), block after block, row-major over the padded
-    /// blocks.
+    /// blocks (empty until the decoder allocates them).
     pub(crate) coefficients: Vec<i32>,
     /// The successive-approximation bit position reached so far (`None`: no DC scan yet).
     pub(crate) dc_precision: Option<u8>,
@@ -35,9 +35,9 @@ pub(crate) const ZIGZAG: [usize; 64] = [
 ];
 
 /// The image's width and height and its components, from a Huffman frame header (SOF0–SOF2)
-/// whose precision the caller has found to be 8 bits, each component with room for its
-/// coefficients: `luma_samples` levels each way per luma block, chroma half that (1 at
-/// least). `None` for other than one or three components, no width or height, or a
+/// whose precision the caller has found to be 8 bits, each component to hold
+/// `luma_samples` levels each way per luma block, chroma half that (1 at least); the
+/// caller makes room for their coefficients. `None` for other than one or three components, no width or height, or a
 /// sampling factor or quantisation table out of range.
 pub(crate) fn frame(segment: &[u8], luma_samples: usize) -> Option<(usize, usize, Vec<Component>)> {
     let height = usize::from(u16::from_be_bytes([segment[1], segment[2]]));
@@ -81,8 +81,6 @@ pub(crate) fn frame(segment: &[u8], luma_samples: usize) -> Option<(usize, usize
         component.blocks_h = mcus_h * component.v;
         component.real_w = (width * component.h).div_ceil(h_max).div_ceil(8);
         component.real_h = (height * component.v).div_ceil(v_max).div_ceil(8);
-        let stride = component.samples * component.samples;
-        component.coefficients = vec![0; component.blocks_w * component.blocks_h * stride];
     }
     Some((width, height, components))
 }

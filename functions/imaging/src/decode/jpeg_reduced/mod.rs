@@ -52,7 +52,7 @@ pub(crate) enum Reduction {
 
 impl Reduction {
     /// Luma levels across (and down) per block.
-    fn samples(self) -> usize {
+    pub(crate) fn samples(self) -> usize {
         match self {
             Self::Eighth => 1,
             Self::Quarter => 2,
@@ -63,6 +63,51 @@ impl Reduction {
 
 /// The reduced image of a JPEG, or `None` when this decoder does not handle it.
 pub(crate) fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
+    read(bytes, reduction, false)
+}
+
+/// Whether every scan of a JPEG this decoder handles (see [`supports`]) reads to the end
+/// of the image: a baseline JPEG's every Huffman code, a progressive one's DC scans and the
+/// structure of its AC scans, up to the end-of-image marker. validate's proof for a JPEG
+/// whose full decode does not fit in memory: it needs a few bytes a block.
+pub(crate) fn reads_to_the_end(bytes: &[u8]) -> bool {
+    read(bytes, Reduction::Eighth, true).is_some()
+}
+
+/// Whether this decoder handles the layout the header describes at `reduction` (8-bit
+/// Huffman-coded greyscale or YCbCr with luma the finest plane, progressive only at 1/8),
+/// so that it declines such a JPEG only for its data. Reads the segments up to the first
+/// scan, allocating nothing.
+pub(crate) fn supports(bytes: &[u8], reduction: Reduction) -> bool {
+    let (mut components, mut adobe_transform) = (None, None);
+    let mut at = 2;
+    while let Some((marker, segment, next)) = next_segment(bytes, at) {
+        match marker {
+            0xC0..=0xC2 if components.is_none() => {
+                let progressive = marker == 0xC2;
+                if segment.first() != Some(&8) || (progressive && reduction != Reduction::Eighth) {
+                    return false;
+                }
+                match frame(segment, reduction.samples()) {
+                    Some((_, _, found)) if planar(&found) => components = Some(found.len()),
+                    _ => return false,
+                }
+            }
+            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return false,
+            0xEE if segment.starts_with(b"Adobe") => adobe_transform = segment.get(11).copied(),
+            0xDA | 0xD9 => break,
+            _ => {}
+        }
+        at = next;
+    }
+    // Three components stored as RGB (Adobe transform 0) are not YCbCr.
+    matches!(components, Some(count) if !(count == 3 && adobe_transform == Some(0)))
+}
+
+/// Reads the coefficients `reduction` needs and makes the reduced image: up to the scan
+/// that completes every DC coefficient, or, `to_the_end`, through every scan to the
+/// end-of-image marker.
+fn read(bytes: &[u8], reduction: Reduction, to_the_end: bool) -> Option<Pixels> {
     // Per table, the quantisation steps in natural order.
     let mut quant = [[0u16; 64]; 4];
     let mut tables = Tables::default();
@@ -75,6 +120,9 @@ pub(crate) fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
     let mut at = 2;
     loop {
         let (marker, segment, next) = next_segment(bytes, at)?;
+        if to_the_end && marker != 0xD9 && (marker == 0x00 || (0xD0..=0xD7).contains(&marker)) {
+            return None;
+        }
         if marker == 0xD9 || marker == 0x00 || (0xD0..=0xD7).contains(&marker) {
             break;
         }
@@ -89,6 +137,11 @@ pub(crate) fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
                     return None;
                 }
                 (width, height, components) = frame(segment, reduction.samples())?;
+                for component in &mut components {
+                    let stride = component.samples * component.samples;
+                    component.coefficients =
+                        vec![0; component.blocks_w * component.blocks_h * stride];
+                }
             }
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
             0xC4 => huffman_tables(segment, &mut tables)?,
@@ -110,7 +163,7 @@ pub(crate) fn decode(bytes: &[u8], reduction: Reduction) -> Option<Pixels> {
                     &tables,
                     restart_interval,
                 )?;
-                if components.iter().all(|c| c.dc_precision == Some(0)) {
+                if !to_the_end && components.iter().all(|c| c.dc_precision == Some(0)) {
                     break;
                 }
             }
@@ -154,9 +207,12 @@ fn pixels(
         levels.truncate(w * h);
         GrayImage::from_raw(w as u32, h as u32, levels)
     };
+    if !planar(components) {
+        return None;
+    }
     match components {
         [luma] => Some(Pixels::Gray(plane(luma)?)),
-        [luma, cb, cr] if (luma.h, luma.v) == (h_max, v_max) && (cb.h, cb.v) == (cr.h, cr.v) => {
+        [luma, cb, cr] => {
             let scale = |chroma: usize, max: usize| {
                 (chroma * cb.samples) as f64 / (max * luma.samples) as f64
             };
@@ -169,6 +225,19 @@ fn pixels(
             }))
         }
         _ => None,
+    }
+}
+
+/// Whether the components make planes [`pixels`] hands over: one grey plane, or luma the
+/// finest of three with the two chroma planes sampled alike.
+fn planar(components: &[Component]) -> bool {
+    match components {
+        [_] => true,
+        [luma, cb, cr] => {
+            let finest = components.iter().all(|c| c.h <= luma.h && c.v <= luma.v);
+            finest && (cb.h, cb.v) == (cr.h, cr.v)
+        }
+        _ => false,
     }
 }
 
