@@ -280,6 +280,62 @@ mod tests {
     }
 
     #[test]
+    fn over_budget_the_proof_reads_every_scan_by_the_dc_coefficients() {
+        use photopipe::settings::MemoryBudget;
+
+        use crate::decode::{Proof, prove};
+
+        let image = RgbImage::from_fn(640, 480, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 60]));
+        let mut progressive = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 85);
+        encoder.set_progressive(true);
+        encoder
+            .encode(image.as_raw(), 640, 480, jpeg_encoder::ColorType::Rgb)
+            .expect("encodes");
+        let unlimited = InputLimits::default();
+        let inspection = inspect(&progressive, &unlimited).expect("valid");
+        assert_eq!(
+            prove(&progressive, &inspection, &unlimited),
+            Ok(Proof::Decoded)
+        );
+        // Every coefficient of a progressive 0.3 MP JPEG is 2 MB: with the decoders' slack,
+        // over a 5 MB budget that the reduced decoder's few bytes a block still fit.
+        let small = InputLimits {
+            memory: Some(MemoryBudget {
+                function_mb: 128,
+                decode_bytes: 5 << 20,
+            }),
+            ..unlimited
+        };
+        let Ok(Proof::Streamed(over)) = prove(&progressive, &inspection, &small) else {
+            panic!("not read scan by scan");
+        };
+        assert!(
+            over.to_string()
+                .starts_with("0.3 MP progressive JPEG needs about"),
+            "{over}"
+        );
+        // Cut inside its AC scans, long after the DC ones: still found.
+        let truncated = &progressive[..progressive.len() * 3 / 4];
+        let error = prove(truncated, &inspection, &small).expect_err("truncated");
+        assert_eq!(error.error_name(), "Photo.InvalidImage");
+        // CMYK is not a layout the reduced decoder reads: accepted on its header.
+        let cmyk = include_bytes!("../../../../samples/photos/cmyk.jpg");
+        let inspection = inspect(cmyk, &unlimited).expect("valid");
+        let none = InputLimits {
+            memory: Some(MemoryBudget {
+                function_mb: 128,
+                decode_bytes: 0,
+            }),
+            ..unlimited
+        };
+        assert!(matches!(
+            prove(cmyk, &inspection, &none),
+            Ok(Proof::Header(_))
+        ));
+    }
+
+    #[test]
     fn an_mpo_gives_its_first_image() {
         // An MPO is a JPEG followed by more JPEGs (other views); the first is the photo.
         let mut mpo = encode_jpeg(&RgbImage::from_pixel(64, 64, Rgb([20, 160, 60])));

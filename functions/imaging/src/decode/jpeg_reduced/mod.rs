@@ -120,10 +120,11 @@ fn read(bytes: &[u8], reduction: Reduction, to_the_end: bool) -> Option<Pixels> 
     let mut at = 2;
     loop {
         let (marker, segment, next) = next_segment(bytes, at)?;
-        if to_the_end && marker != 0xD9 && (marker == 0x00 || (0xD0..=0xD7).contains(&marker)) {
-            return None;
-        }
         if marker == 0xD9 || marker == 0x00 || (0xD0..=0xD7).contains(&marker) {
+            // To the end is to the end-of-image marker, not to a stray one.
+            if to_the_end && marker != 0xD9 {
+                return None;
+            }
             break;
         }
         at = next;
