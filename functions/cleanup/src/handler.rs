@@ -1,5 +1,6 @@
 //! Cleanup: the only step that removes anything from the dropbox. It removes an original
-//! only after re-checking that its thumbnail exists and that the archived copy reads back
+//! only after re-checking that its thumbnails exist (but those the thumbnail step skipped,
+//! by name, as too large to make within its memory) and that the archived copy reads back
 //! with the original's SHA-256; and it moves a rejected original to quarantine, with the
 //! reason beside it, instead of deleting it.
 
@@ -7,7 +8,7 @@ use aws_sdk_s3::Client;
 use photopipe::event::ObjectCreatedEvent;
 use photopipe::model::{
     ArchiveRecord, CaughtError, CleanupOutcome, CleanupRequest, CleanupResult, Photo,
-    QuarantineReason, ThumbnailRecord,
+    QuarantineReason, RenditionOutcome, ThumbnailRecord,
 };
 use photopipe::s3::checksum::{self, Recorded};
 use photopipe::s3::dropbox::{self, Holder, Outcome, Quarantine, Removal};
@@ -51,7 +52,7 @@ async fn remove_archived(
     wasabi: &Client,
     thumbnails_bucket: &str,
     photo: &Photo,
-    thumbnails: &[ThumbnailRecord],
+    thumbnails: &[RenditionOutcome],
     archive: &ArchiveRecord,
 ) -> Result<CleanupOutcome> {
     if archive.sha256 != photo.sha256 {
@@ -77,8 +78,16 @@ async fn remove_archived(
                 "the thumbnail step recorded no thumbnail".into(),
             ));
         }
-        for thumbnail in thumbnails {
-            verify_thumbnail(s3, thumbnails_bucket, thumbnail, photo).await?;
+        for outcome in thumbnails {
+            match outcome {
+                RenditionOutcome::Made(thumbnail) => {
+                    verify_thumbnail(s3, thumbnails_bucket, thumbnail, photo).await?;
+                }
+                // Nothing was written for it, so nothing to verify: the step said why.
+                RenditionOutcome::Skipped { rendition, skipped } => {
+                    tracing::info!(key = %photo.source.key, %rendition, %skipped, "thumbnail was skipped");
+                }
+            }
         }
     }
     let removal =
@@ -298,16 +307,64 @@ mod tests {
     /// Cleanup of `photo()` with its recorded thumbnail and archive copy, the archive
     /// holding `archived_bytes`.
     async fn remove_with(s3: &Client, archived_bytes: &'static [u8]) -> Result<CleanupOutcome> {
-        let (thumbnail, archive) = records();
+        let (thumbnail, _) = records();
+        remove_with_outcomes(s3, archived_bytes, &[RenditionOutcome::Made(thumbnail)]).await
+    }
+
+    /// Cleanup of `photo()` with these rendition outcomes and its archive copy, the archive
+    /// holding `archived_bytes`.
+    async fn remove_with_outcomes(
+        s3: &Client,
+        archived_bytes: &'static [u8],
+        thumbnails: &[RenditionOutcome],
+    ) -> Result<CleanupOutcome> {
+        let (_, archive) = records();
         remove_archived(
             s3,
             &archived(archived_bytes),
             "thumbs",
             &photo(),
-            &[thumbnail],
+            thumbnails,
             &archive,
         )
         .await
+    }
+
+    fn skipped() -> RenditionOutcome {
+        RenditionOutcome::Skipped {
+            rendition: "1024x1024:fit:jpeg:q80".into(),
+            skipped: "100 MP 16-bit RGBA PNG needs about 1.4 GB to decode, the function has \
+                      1024 MB: thumbnail skipped; raise the thumbnail function's memory to make it"
+                .into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_skipped_rendition_has_nothing_to_verify_a_made_one_is_still_verified() {
+        // Only skipped: nothing of it in the thumbnails bucket is looked for.
+        let (original, tag) = (current("v1"), tagging("archived"));
+        let thumb = mock!(Client::head_object)
+            .match_requests(|r| r.bucket() == Some("thumbs"))
+            .then_error(|| HeadObjectError::NotFound(NotFound::builder().build()));
+        let delete =
+            mock!(Client::delete_object).then_output(|| DeleteObjectOutput::builder().build());
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&thumb, &original, &tag, &delete]
+        );
+        let outcome = remove_with_outcomes(&s3, BYTES, &[skipped()])
+            .await
+            .expect("removed");
+        assert_eq!(outcome.result, CleanupResult::Removed);
+        assert_eq!((thumb.num_calls(), delete.num_calls()), (0, 1));
+        // A skipped one beside a made one that is missing: the original is kept.
+        let (made, _) = records();
+        let err = remove_with_outcomes(&s3, BYTES, &[skipped(), RenditionOutcome::Made(made)])
+            .await
+            .expect_err("kept");
+        assert_eq!(err.error_name(), "Photo.NotVerified");
+        assert_eq!((thumb.num_calls(), delete.num_calls()), (1, 1));
     }
 
     fn bad_upload() -> (ObjectCreatedEvent, CaughtError) {

@@ -33,8 +33,23 @@ pub struct Photo {
     pub sha256: String,
 }
 
-/// One rendition written by the thumbnail step (`$.thumbnails` lists them, in the order
-/// they are configured).
+/// What the thumbnail step did for one rendition (`$.thumbnails` lists them, in the order
+/// they are configured): made it, or skipped it, saying why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RenditionOutcome {
+    Made(ThumbnailRecord),
+    /// Not made, and nothing written for it: the original's decode does not fit in the
+    /// function's memory.
+    Skipped {
+        /// The rendition's canonical spec, e.g. `256x256:fit:jpeg:q80`.
+        rendition: String,
+        /// Why, for a person: what the decode needs, what the function has, what to do.
+        skipped: String,
+    },
+}
+
+/// One rendition written by the thumbnail step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThumbnailRecord {
     pub bucket: String,
@@ -88,7 +103,7 @@ pub fn lambda_error_message(cause: &str) -> String {
 pub enum CleanupRequest {
     Cleanup {
         photo: Photo,
-        thumbnails: Vec<ThumbnailRecord>,
+        thumbnails: Vec<RenditionOutcome>,
         archive: ArchiveRecord,
     },
     Quarantine {
@@ -151,6 +166,38 @@ mod tests {
             "empty file"
         );
         assert_eq!(lambda_error_message("plain"), "plain");
+    }
+
+    #[test]
+    fn a_rendition_outcome_is_a_made_record_or_a_skipped_one_on_the_wire() {
+        let made = serde_json::json!({
+            "bucket": "thumbs", "key": "256x256/a.jpg.jpg", "width": 256, "height": 192, "bytes": 9
+        });
+        let skipped = serde_json::json!({
+            "rendition": "256x256:fit:jpeg:q80", "skipped": "needs more memory"
+        });
+        let outcomes: Vec<RenditionOutcome> =
+            serde_json::from_value(serde_json::json!([made, skipped])).expect("outcomes");
+        assert_eq!(
+            outcomes,
+            [
+                RenditionOutcome::Made(ThumbnailRecord {
+                    bucket: "thumbs".into(),
+                    key: "256x256/a.jpg.jpg".into(),
+                    width: 256,
+                    height: 192,
+                    bytes: 9,
+                }),
+                RenditionOutcome::Skipped {
+                    rendition: "256x256:fit:jpeg:q80".into(),
+                    skipped: "needs more memory".into(),
+                },
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&outcomes).expect("serialises"),
+            serde_json::json!([made, skipped])
+        );
     }
 
     #[test]

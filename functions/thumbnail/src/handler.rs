@@ -4,18 +4,20 @@
 //! writes them, each write conditional on what the key held when it looked (`If-Match` its
 //! ETag, or `If-None-Match: *`): an older upload's run, late or racing a newer one, never
 //! replaces the newer picture. A thumbnail already made from the same bytes with the same
-//! rendition (a duplicate event, a redrive) is found and reused, not made again.
+//! rendition (a duplicate event, a redrive) is found and reused, not made again. A
+//! rendition whose decode does not fit in the function's memory is skipped by name, with
+//! nothing written for it: the step still succeeds and the photo is still archived.
 
 use std::collections::HashMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use photopipe::model::{Photo, PhotoRequest, ThumbnailRecord};
+use photopipe::model::{Photo, PhotoRequest, RenditionOutcome, ThumbnailRecord};
 use photopipe::s3::dropbox::{self, Holder};
 use photopipe::s3::{self, meta};
 use photopipe::settings::{InputLimits, Rendition, ThumbnailSettings};
 use photopipe::{PipelineError, Result};
-use photopipe_imaging::{self as imaging, Thumbnail};
+use photopipe_imaging::{self as imaging, OverBudget, Thumbnail};
 
 /// What thumbnail works with: where thumbnails go and how they are made.
 #[derive(Debug)]
@@ -40,10 +42,17 @@ enum Existing {
     Absent,
 }
 
+/// What rendering gave for one rendition.
+enum Rendered {
+    Made(Thumbnail),
+    /// Its decode does not fit in the function's memory.
+    OverBudget(OverBudget),
+}
+
 pub async fn handle(
     dependencies: &Dependencies,
     request: PhotoRequest,
-) -> Result<Vec<ThumbnailRecord>> {
+) -> Result<Vec<RenditionOutcome>> {
     let Dependencies {
         s3,
         bucket,
@@ -56,7 +65,7 @@ pub async fn handle(
         .iter()
         .map(|rendition| s3::thumbnail_key(&photo.source, rendition))
         .collect::<Result<Vec<_>>>()?;
-    let mut rendered: HashMap<usize, Thumbnail> = HashMap::new();
+    let mut rendered: HashMap<usize, Rendered> = HashMap::new();
     'round: for _ in 0..WRITE_ROUNDS {
         let mut existing = Vec::with_capacity(keys.len());
         for (key, rendition) in keys.iter().zip(renditions) {
@@ -67,7 +76,7 @@ pub async fn handle(
             .collect();
         if missing.is_empty() {
             tracing::info!(key = %photo.source.key, "every thumbnail already made from these bytes");
-            return Ok(made_records(existing));
+            return Ok(outcomes(existing, &rendered, renditions));
         }
         // Looked at after the keys, so a newer upload's thumbnail written since is caught
         // by the write's condition.
@@ -76,7 +85,7 @@ pub async fn handle(
                 key = %photo.source.key,
                 "no longer the current upload: its thumbnails are the newer upload's to make"
             );
-            return Ok(made_records(existing));
+            return Ok(outcomes(existing, &HashMap::new(), renditions));
         }
         let to_render: Vec<usize> = missing
             .iter()
@@ -100,7 +109,10 @@ pub async fn handle(
                 Existing::Other(etag) => Condition::Replaces(etag.clone()),
                 _ => Condition::Creates,
             };
-            let thumb = &rendered[&i];
+            let thumb = match &rendered[&i] {
+                Rendered::Made(thumb) => thumb,
+                Rendered::OverBudget(_) => continue,
+            };
             let Some(record) = write(
                 s3,
                 bucket,
@@ -117,7 +129,7 @@ pub async fn handle(
             };
             existing[i] = Existing::Made(record);
         }
-        return Ok(made_records(existing));
+        return Ok(outcomes(existing, &rendered, renditions));
     }
     Err(PipelineError::Transient(format!(
         "the thumbnails of {} kept changing under concurrent writes",
@@ -125,26 +137,42 @@ pub async fn handle(
     )))
 }
 
-/// The records of the renditions made from these bytes.
-fn made_records(existing: Vec<Existing>) -> Vec<ThumbnailRecord> {
+/// Each rendition's outcome, in the order they are configured: made from these bytes (now
+/// or before), or skipped for memory; a rendition neither made nor skipped (this is no
+/// longer the current upload) has none.
+fn outcomes(
+    existing: Vec<Existing>,
+    rendered: &HashMap<usize, Rendered>,
+    renditions: &[Rendition],
+) -> Vec<RenditionOutcome> {
     existing
         .into_iter()
-        .filter_map(|e| match e {
-            Existing::Made(record) => Some(record),
+        .enumerate()
+        .filter_map(|(i, e)| match (e, rendered.get(&i)) {
+            (Existing::Made(record), _) => Some(RenditionOutcome::Made(record)),
+            (_, Some(Rendered::OverBudget(over))) => Some(RenditionOutcome::Skipped {
+                rendition: renditions[i].to_string(),
+                skipped: format!(
+                    "{over}: thumbnail skipped; raise the thumbnail function's memory to make it"
+                ),
+            }),
             _ => None,
         })
         .collect()
 }
 
-/// Reads the original (checking it is still the bytes validate saw) and makes `wanted`.
+/// Reads the original (checking it is still the bytes validate saw) and makes `wanted`
+/// from one decode, those whose decode fits in memory: where all of them together do not
+/// fit, the ones that fit alone, and the others are over budget.
 async fn render(
     s3: &Client,
     photo: &Photo,
     wanted: &[Rendition],
     limits: &InputLimits,
-) -> Result<Vec<Thumbnail>> {
+) -> Result<Vec<Rendered>> {
     let original = s3::read_original(s3, &photo.source, limits).await?;
-    let actual = s3::sha256_hex(&original.bytes);
+    let bytes = &original.bytes;
+    let actual = s3::sha256_hex(bytes);
     if actual != photo.sha256 {
         return Err(PipelineError::IntegrityMismatch(format!(
             "{} now has SHA-256 {actual}, validate saw {}",
@@ -152,8 +180,47 @@ async fn render(
             photo.sha256
         )));
     }
-    let inspection = imaging::inspect(&original.bytes, limits)?;
-    imaging::make_thumbnails(&original.bytes, &inspection, wanted, limits)
+    let inspection = imaging::inspect(bytes, limits)?;
+    let mut over: Vec<Option<OverBudget>> = vec![None; wanted.len()];
+    if let Some(together) = imaging::over_budget(bytes, &inspection, wanted, limits)? {
+        for (rendition, over) in wanted.iter().zip(&mut over) {
+            let alone = std::slice::from_ref(rendition);
+            *over = imaging::over_budget(bytes, &inspection, alone, limits)?;
+        }
+        let fitting = fitting(wanted, &over);
+        if !fitting.is_empty()
+            && imaging::over_budget(bytes, &inspection, &fitting, limits)?.is_some()
+        {
+            over.fill(Some(together));
+        }
+    }
+    let mut made = match fitting(wanted, &over).as_slice() {
+        [] => Vec::new(),
+        fitting => imaging::make_thumbnails(bytes, &inspection, fitting, limits)?,
+    }
+    .into_iter();
+    over.into_iter()
+        .zip(wanted)
+        .map(|(over, rendition)| match over {
+            Some(over) => {
+                tracing::warn!(key = %photo.source.key, %rendition, %over, "thumbnail skipped");
+                Ok(Rendered::OverBudget(over))
+            }
+            None => made.next().map(Rendered::Made).ok_or_else(|| {
+                PipelineError::Internal(format!("no thumbnail made for {rendition}"))
+            }),
+        })
+        .collect()
+}
+
+/// The renditions of `wanted` not over budget.
+fn fitting(wanted: &[Rendition], over: &[Option<OverBudget>]) -> Vec<Rendition> {
+    wanted
+        .iter()
+        .zip(over)
+        .filter(|(_, over)| over.is_none())
+        .map(|(rendition, _)| *rendition)
+        .collect()
 }
 
 /// The condition a thumbnail write is made on.
@@ -259,6 +326,7 @@ mod tests {
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use aws_smithy_types::error::ErrorMetadata;
+    use photopipe::settings::MemoryBudget;
     use photopipe::testing;
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
@@ -270,14 +338,32 @@ mod tests {
         out.into_inner()
     }
 
-    /// Runs the thumbnail step on a photo uploaded as `photos/a.jpg` with these bytes.
+    /// Runs the thumbnail step on a photo uploaded as `photos/a.jpg` with these bytes; the
+    /// thumbnails it made.
     async fn thumbnail_of(client: &Client, bytes: &[u8]) -> Result<Vec<ThumbnailRecord>> {
+        let outcomes = thumbnail_within(client, bytes, InputLimits::default()).await?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                RenditionOutcome::Made(record) => record,
+                skipped => panic!("{skipped:?}"),
+            })
+            .collect())
+    }
+
+    /// Runs the thumbnail step on a photo uploaded as `photos/a.jpg` with these bytes and
+    /// limits.
+    async fn thumbnail_within(
+        client: &Client,
+        bytes: &[u8],
+        limits: InputLimits,
+    ) -> Result<Vec<RenditionOutcome>> {
         let photo = testing::photo("photos/a.jpg", bytes);
         let dependencies = Dependencies {
             s3: client.clone(),
             bucket: "thumbs".into(),
             settings: ThumbnailSettings::default(),
-            limits: InputLimits::default(),
+            limits,
         };
         handle(&dependencies, PhotoRequest { photo }).await
     }
@@ -324,6 +410,55 @@ mod tests {
         assert_eq!((record.width, record.height), (256, 128));
         assert_eq!(record.key, "256x256/a.jpg.jpg");
         assert!(record.bytes > 0);
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rendition_whose_decode_does_not_fit_is_skipped_by_name_and_nothing_written() {
+        // A 2 MP JPEG in a function left 1 MiB to decode with: even its 1/4 decode (the
+        // reduced decoder's planes, with its slack) does not fit.
+        let bytes = jpeg(2000, 1000);
+        let (head, current, get) = (no_thumbnail(), current("v1"), serving(bytes.clone()));
+        let put = mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&head, &current, &get, &put]
+        );
+        let limits = InputLimits {
+            memory: Some(MemoryBudget {
+                function_mb: 128,
+                decode_bytes: 1 << 20,
+            }),
+            ..InputLimits::default()
+        };
+        let outcomes = thumbnail_within(&client, &bytes, limits)
+            .await
+            .expect("skipped, not failed");
+        let [RenditionOutcome::Skipped { rendition, skipped }] = outcomes.as_slice() else {
+            panic!("{outcomes:?}");
+        };
+        assert_eq!(rendition, "256x256:fit:jpeg:q80");
+        assert!(
+            skipped.starts_with("2 MP baseline JPEG needs about ")
+                || skipped.starts_with("2 MP JPEG needs about "),
+            "{skipped}"
+        );
+        assert!(
+            skipped.ends_with(
+                "MB to decode, the function has 128 MB (1 MB of it for decoding): thumbnail \
+                 skipped; raise the thumbnail function's memory to make it"
+            ),
+            "{skipped}"
+        );
+        assert_eq!(
+            put.num_calls(),
+            0,
+            "nothing is written for a skipped rendition"
+        );
+        // The same JPEG without a budget is made as ever.
+        let made = thumbnail_of(&client, &bytes).await.expect("made");
+        assert_eq!((made[0].width, made[0].height), (256, 128));
         assert_eq!(put.num_calls(), 1);
     }
 
