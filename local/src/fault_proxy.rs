@@ -2,13 +2,16 @@
 //! stand-in) that the functions talk to instead, and that tests program to misbehave as
 //! providers do on a bad day: the next N requests or a fraction of them answered 503
 //! SlowDown or 500 InternalError or cut off (the connection closed without an answer), added
-//! latency, the endpoint down for a while, or a write applied upstream whose answer is lost.
+//! latency, the endpoint down for a while, a write applied upstream whose answer is lost, or
+//! one chosen request applied and its answer held, so a test can crash the function that
+//! sent it at exactly that point.
 //!
 //! Requests are forwarded unchanged (the `Host` header too, so SigV4 signatures made for the
 //! proxy's address still verify upstream). Only S3 requests are touched: on moto's endpoint
 //! the other services' JSON calls (`X-Amz-Target`: Secrets Manager, Step Functions) pass
 //! through untouched, so a fault is always one a function's S3 client sees.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,9 +42,43 @@ pub enum Fault {
     LostAnswer,
 }
 
+/// A request to let through and then hold: see [`FaultProxy::hold_answer`].
+struct Trap {
+    matches: Box<dyn Fn(&hyper::Method, &str) -> bool + Send>,
+    held: Held,
+}
+
+impl std::fmt::Debug for Trap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trap").finish_non_exhaustive()
+    }
+}
+
+/// The request a trap caught: applied upstream, its answer held until released, so a test
+/// can crash the function that sent it at exactly that point.
+#[derive(Debug, Clone, Default)]
+pub struct Held {
+    applied: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl Held {
+    /// Resolves once the caught request has been applied upstream.
+    pub async fn applied(&self) {
+        self.applied.notified().await;
+    }
+
+    /// Lets the held answer go (to whoever is still there to read it).
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
+
 /// What the proxy is told to do.
 #[derive(Debug, Default)]
 struct Plan {
+    /// Requests to hold once applied, each trap catching one.
+    traps: Vec<Trap>,
     /// Faults for the next requests, in order.
     next: Vec<Fault>,
     /// The fraction of requests that fail at random (with 503, 500 or a reset).
@@ -89,6 +126,9 @@ struct Faults {
     plan: Mutex<Plan>,
     forwarded: AtomicU64,
     injected: AtomicU64,
+    /// The requests that reached the upstream: S3's by HTTP method, other services' by
+    /// their `X-Amz-Target` (what the load test prices).
+    requests: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A running fault injector.
@@ -111,6 +151,7 @@ impl FaultProxy {
             }),
             forwarded: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            requests: Mutex::default(),
         });
         let client: Client<HttpConnector, Incoming> =
             Client::builder(TokioExecutor::new()).build_http();
@@ -148,10 +189,25 @@ impl FaultProxy {
         self.plan().latency = latency;
     }
 
+    /// The first S3 request for which `matches(method, path and query)` is true is applied
+    /// upstream and its answer held until the returned [`Held`] is released.
+    pub fn hold_answer(
+        &self,
+        matches: impl Fn(&hyper::Method, &str) -> bool + Send + 'static,
+    ) -> Held {
+        let held = Held::default();
+        self.plan().traps.push(Trap {
+            matches: Box::new(matches),
+            held: held.clone(),
+        });
+        held
+    }
+
     /// No more faults.
     pub fn heal(&self) {
         let mut plan = self.plan();
         plan.next.clear();
+        plan.traps.clear();
         plan.fraction = 0.0;
         plan.down_until = None;
         plan.latency = Duration::ZERO;
@@ -163,6 +219,16 @@ impl FaultProxy {
             self.faults.forwarded.load(Ordering::SeqCst),
             self.faults.injected.load(Ordering::SeqCst),
         )
+    }
+
+    /// The requests that reached the upstream: S3's by HTTP method (`GET`, `PUT`, …), other
+    /// services' by their `X-Amz-Target` (`secretsmanager.GetSecretValue`, …).
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        self.faults
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub async fn stop(self) {
@@ -195,15 +261,29 @@ async fn forward(
     upstream: &hyper::Uri,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Box<dyn std::error::Error + Send + Sync>> {
-    let is_s3 = !request.headers().contains_key("x-amz-target");
-    let (fault, latency) = if is_s3 {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .map(|target| String::from_utf8_lossy(target.as_bytes()).into_owned());
+    let is_s3 = target.is_none();
+    let kind = target.unwrap_or_else(|| request.method().as_str().to_owned());
+    let (fault, latency, held) = if is_s3 {
         let mut plan = faults
             .plan
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (plan.take(), plan.latency)
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or("/", hyper::http::uri::PathAndQuery::as_str);
+        let caught = plan
+            .traps
+            .iter()
+            .position(|trap| (trap.matches)(request.method(), target));
+        let held = caught.map(|at| plan.traps.remove(at).held);
+        (plan.take(), plan.latency, held)
     } else {
-        (None, Duration::ZERO)
+        (None, Duration::ZERO, None)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -242,6 +322,16 @@ async fn forward(
     .parse()?;
     let answer = client.request(Request::from_parts(parts, body)).await?;
     faults.forwarded.fetch_add(1, Ordering::SeqCst);
+    *faults
+        .requests
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(kind)
+        .or_default() += 1;
+    if let Some(held) = held {
+        held.applied.notify_one();
+        held.release.notified().await;
+    }
     if fault == Some(Fault::LostAnswer) {
         // Applied upstream; the answer never arrives.
         let _ = answer.into_body().collect().await;
@@ -359,6 +449,36 @@ mod tests {
         proxy.heal();
         assert_eq!(get(&endpoint, "/f", None).await, Ok((200, "/f".into())));
         assert_eq!(proxy.counts(), (4, 5));
+        let by_kind: Vec<(String, u64)> = proxy.requests().into_iter().collect();
+        assert_eq!(
+            by_kind,
+            [("GET".into(), 3), ("secretsmanager.GetSecretValue".into(), 1)],
+            "the requests that reached the upstream, by method or target"
+        );
+        proxy.stop().await;
+        upstream.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_held_answer_comes_only_once_released_and_after_the_request_was_applied() {
+        let (upstream, seen) = upstream().await;
+        let proxy = FaultProxy::start(&format!("http://{}", upstream.address()), 7)
+            .await
+            .expect("proxy");
+        let held = proxy
+            .hold_answer(|method, target| method == hyper::Method::GET && target.contains("hold"));
+        let endpoint = proxy.endpoint.clone();
+        let request = tokio::spawn(async move { get(&endpoint, "/x/hold?q=1", None).await });
+        held.applied().await;
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "applied upstream");
+        assert!(!request.is_finished(), "its answer is held");
+        assert_eq!(
+            get(&proxy.endpoint, "/hold", None).await,
+            Ok((200, "/hold".into())),
+            "one catch per trap"
+        );
+        held.release();
+        assert_eq!(request.await.expect("joined"), Ok((200, "/x/hold".into())));
         proxy.stop().await;
         upstream.stop().await;
     }

@@ -234,6 +234,18 @@ impl LocalStack {
         })
     }
 
+    /// Kills every process of `function` (`validate`, `thumbnail`, `archive` or `cleanup`)
+    /// that is running an invocation, as a crash would; returns how many.
+    pub fn crash(&self, function: &str) -> anyhow::Result<usize> {
+        self.host.crash(&format!("photopipe-{function}"))
+    }
+
+    /// Every Lambda invocation that has ended so far, in the order they ended, as its
+    /// `REPORT` line describes it (with its input payload).
+    pub fn reports(&self) -> Vec<crate::lambda::InvocationReport> {
+        self.host.reports()
+    }
+
     /// Stops everything the stack started.
     pub async fn stop(self) {
         self.host.stop().await;

@@ -5,6 +5,7 @@
 mod bad_input;
 mod chaos;
 mod corpus;
+mod crashes;
 mod duplicates;
 mod faults;
 mod losses;

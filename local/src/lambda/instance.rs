@@ -218,6 +218,11 @@ async fn launch(
     let child = spawn(&function.spec, index, &address, &function.log)?;
     let pid = child.id().context("the new process has no id")?;
     let process = Arc::new(Process::new(pid));
+    function
+        .processes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Arc::clone(&process));
     let runtime_api = runtime_api::serve(
         listener,
         Arc::clone(function),

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
@@ -80,6 +81,8 @@ struct Function {
     /// `<log_dir>/<name>.log`, where its processes write too.
     log: std::fs::File,
     reports: Reports,
+    /// Its processes, as they were started (ended ones included until they are pruned).
+    processes: std::sync::Mutex<Vec<Arc<instance::Process>>>,
 }
 
 impl Function {
@@ -97,6 +100,7 @@ pub struct LambdaHost {
     invoke_api: Server,
     instances: Vec<Instance>,
     reports: Reports,
+    functions: HashMap<String, Arc<Function>>,
 }
 
 impl LambdaHost {
@@ -134,19 +138,46 @@ impl LambdaHost {
                 pending: Mutex::new(receiver),
                 log,
                 reports: Arc::clone(&reports),
+                processes: std::sync::Mutex::default(),
             });
             for index in 0..function.spec.instances {
                 instances.push(Instance::start(Arc::clone(&function), index, stop.clone()).await?);
             }
             functions.insert(function.spec.name.clone(), function);
         }
-        let invoke_api = invoke_api::serve(invoke_listener, functions)?;
+        let invoke_api = invoke_api::serve(invoke_listener, functions.clone())?;
         Ok(Self {
             shutdown,
             invoke_api,
             instances,
             reports,
+            functions,
         })
+    }
+
+    /// Kills (SIGKILL) every process of `function` that is running an invocation, as a
+    /// crash would: its invocation fails `Runtime.ExitError` and a fresh process takes its
+    /// place. Returns how many were killed.
+    pub fn crash(&self, function: &str) -> anyhow::Result<usize> {
+        let function = self
+            .functions
+            .get(function)
+            .with_context(|| format!("no function {function}"))?;
+        let mut processes = function
+            .processes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        processes.retain(|process| !process.is_ended());
+        let mut killed = 0;
+        for process in processes.iter().filter(|p| p.lock().is_some()) {
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &process.pid.to_string()])
+                .status()
+                .context("running kill")?;
+            anyhow::ensure!(status.success(), "kill -KILL {} failed", process.pid);
+            killed += 1;
+        }
+        Ok(killed)
     }
 
     /// Every invocation that has ended so far, in the order they ended.
