@@ -3,7 +3,8 @@
 //!
 //! - **archived**: its copy at Wasabi, under the key unique to its bytes, reads back with its
 //!   SHA-256; its version is tagged `archived` and no longer current in `photos/`; and, if it
-//!   is its key's latest upload, every rendition's thumbnail was made from its bytes;
+//!   is its key's latest upload, every rendition's thumbnail was made from its bytes, or its
+//!   run's output names the rendition skipped (too big to decode within the function);
 //! - **quarantined**: its bytes under its own `rejected/…~<version>` key with the reason
 //!   beside it; its version tagged `quarantined` and no longer current;
 //! - **pending**: untagged, still in the dropbox, with an execution of its own that is
@@ -12,7 +13,7 @@
 //! Empty folder markers are not uploads. Anything else is a violation, listed with what is
 //! wrong. Every end-to-end test ends with this check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use aws_sdk_s3::Client;
@@ -46,7 +47,7 @@ struct Version {
 /// thumbnail renditions the stack makes.
 pub async fn check(stack: &LocalStack, renditions: &[Rendition]) -> anyhow::Result<Vec<Violation>> {
     let versions = uploaded_versions(&stack.s3).await?;
-    let executions = open_executions(stack).await?;
+    let Executions { open, skipped } = executions(stack).await?;
     let mut violations = Vec::new();
     for version in versions {
         let source = &version.source;
@@ -71,10 +72,16 @@ pub async fn check(stack: &LocalStack, renditions: &[Rendition]) -> anyhow::Resu
         let outcome = outcome_of(&stack.s3, source).await?;
         let found = match outcome.as_deref() {
             Some(outcome_tag::ARCHIVED) => {
-                archived(stack, &version, &sha256, &bytes, renditions).await?
+                let skipped = skipped.get(&(source.key.clone(), version_id.clone()));
+                let renditions: Vec<Rendition> = renditions
+                    .iter()
+                    .filter(|r| skipped.is_none_or(|names| !names.contains(&r.to_string())))
+                    .copied()
+                    .collect();
+                archived(stack, &version, &sha256, &bytes, &renditions).await?
             }
             Some(outcome_tag::QUARANTINED) => quarantined(stack, &version, &bytes).await?,
-            None if executions.contains_key(&(source.key.clone(), version_id.clone())) => None,
+            None if open.contains(&(source.key.clone(), version_id.clone())) => None,
             None => Some(
                 "neither archived nor quarantined, and no running or failed execution of its own"
                     .to_owned(),
@@ -199,11 +206,17 @@ async fn uploaded_versions(s3: &Client) -> anyhow::Result<Vec<Version>> {
     Ok(versions)
 }
 
-/// The (key, version) of every execution that is running or failed, from its input.
-async fn open_executions(
-    stack: &LocalStack,
-) -> anyhow::Result<HashMap<(String, String), ExecutionStatus>> {
-    let mut open = HashMap::new();
+/// What the executions say, by the (key, version) of their input.
+#[derive(Debug, Default)]
+struct Executions {
+    /// Running or failed (so redrivable) executions.
+    open: HashSet<(String, String)>,
+    /// The renditions a succeeded execution's thumbnail step skipped, by name.
+    skipped: HashMap<(String, String), Vec<String>>,
+}
+
+async fn executions(stack: &LocalStack) -> anyhow::Result<Executions> {
+    let mut found = Executions::default();
     let mut pages = stack
         .sfn
         .list_executions()
@@ -213,9 +226,6 @@ async fn open_executions(
     while let Some(page) = pages.next().await {
         for execution in page.context("listing executions")?.executions() {
             let status = execution.status().clone();
-            if !matches!(status, ExecutionStatus::Running | ExecutionStatus::Failed) {
-                continue;
-            }
             let described = stack
                 .sfn
                 .describe_execution()
@@ -223,19 +233,39 @@ async fn open_executions(
                 .send()
                 .await
                 .context("describing an execution")?;
-            let Some(event) = described
+            let Some(source) = described
                 .input()
                 .and_then(|input| serde_json::from_str::<ObjectCreatedEvent>(input).ok())
+                .and_then(|event| event.source_object().ok())
             else {
                 continue;
             };
-            if let Ok(source) = event.source_object() {
-                let version = source.version_id.unwrap_or_default();
-                open.insert((source.key, version), status);
+            let id = (source.key, source.version_id.unwrap_or_default());
+            match status {
+                ExecutionStatus::Running | ExecutionStatus::Failed => {
+                    found.open.insert(id);
+                }
+                ExecutionStatus::Succeeded => {
+                    let output: serde_json::Value = described
+                        .output()
+                        .and_then(|o| serde_json::from_str(o).ok())
+                        .unwrap_or_default();
+                    let skipped: Vec<String> = output["thumbnails"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|t| t.get("skipped").is_some())
+                        .filter_map(|t| t["rendition"].as_str().map(str::to_owned))
+                        .collect();
+                    if !skipped.is_empty() {
+                        found.skipped.insert(id, skipped);
+                    }
+                }
+                _ => {}
             }
         }
     }
-    Ok(open)
+    Ok(found)
 }
 
 /// The `photopipe-outcome` tag of one exact version.

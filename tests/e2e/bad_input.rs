@@ -1,6 +1,8 @@
 //! Bad input, each through the whole pipeline: an empty file; text, HTML, SVG and PDF named
 //! `.jpg`/`.png`; truncated and corrupted JPEGs; a PNG header claiming 60000×60000; a phone
-//! video and a 200 MB file dropped into `photos/`; and real photos under keys with spaces,
+//! video and a 200 MB file dropped into `photos/`; a 100 MP 16-bit RGBA PNG (archived, its
+//! thumbnail skipped by name: it cannot be decoded within the thumbnail function's memory,
+//! which the local host enforces); and real photos under keys with spaces,
 //! `+`, `%`, `:`, parentheses, non-ASCII letters, and near S3's 1024-byte limit. Each run
 //! succeeds or ends with a named error and a human message; no function crashes (no
 //! `Runtime.*` or `Sandbox.*` failure in any history); nothing is lost.
@@ -34,6 +36,25 @@ fn video(bytes: usize) -> Vec<u8> {
     mp4
 }
 
+/// A 10000×10000 16-bit RGBA PNG (100 MP, at the pixel limit), written row by row: its
+/// 800 MB of samples compress to under a MB.
+fn huge_png() -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 10_000, 10_000);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    let mut writer = encoder.write_header().expect("header");
+    let mut rows = writer.stream_writer().expect("rows");
+    let row = vec![0u8; 10_000 * 8];
+    for _ in 0..10_000 {
+        rows.write_all(&row).expect("row");
+    }
+    rows.finish().expect("image data");
+    drop(writer);
+    out
+}
+
 /// What a run must end as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -43,6 +64,9 @@ enum Expect {
     /// Either succeeds or is rejected as `Photo.InvalidImage` (a decoder may make something of
     /// a damaged file): what matters is a named outcome.
     SucceedsOrRejected,
+    /// Succeeds, archived, with its thumbnail skipped by name: too big to decode within the
+    /// thumbnail function's memory.
+    SucceedsThumbnailSkipped,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,6 +92,7 @@ async fn every_bad_input_gets_a_named_outcome_and_nothing_crashes() {
         ("photos/bad/truncated.jpg".into(), jpeg[..jpeg.len() / 3].to_vec(), Expect::SucceedsOrRejected),
         ("photos/bad/corrupted.jpg".into(), corrupted, Expect::SucceedsOrRejected),
         ("photos/bad/huge-claim.png".into(), claiming(60000, 60000), Expect::Fails("Photo.InvalidImage", "60000×60000")),
+        ("photos/bad/100mp-16bit.png".into(), huge_png(), Expect::SucceedsThumbnailSkipped),
         ("photos/bad/IMG_0042.MOV.jpg".into(), video(3 << 20), Expect::Fails(not_an_image.0, not_an_image.1)),
         ("photos/bad/holiday.mp4".into(), video(200 << 20), Expect::Fails("Photo.InvalidImage", "limit")),
         ("photos/keys/a b+c%d:e(f) été Ærø 東京.jpg".into(), jpeg.clone(), Expect::Succeeds),
@@ -93,6 +118,19 @@ async fn every_bad_input_gets_a_named_outcome_and_nothing_crashes() {
                 assert_eq!(outcome, (ExecutionStatus::Failed, Some(*error)), "{key}");
                 let cause = finished.cause.as_deref().unwrap_or_default();
                 assert!(cause.contains(message), "{key}: {cause}");
+            }
+            Expect::SucceedsThumbnailSkipped => {
+                assert_eq!(
+                    outcome,
+                    (ExecutionStatus::Succeeded, None),
+                    "{key}: {:?}",
+                    finished.cause
+                );
+                let output = finished.output.as_ref().expect("output");
+                let skipped = output["thumbnails"][0]["skipped"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(skipped.contains("MB"), "{key}: {output}");
             }
             Expect::SucceedsOrRejected => assert!(
                 outcome == (ExecutionStatus::Succeeded, None)
