@@ -60,8 +60,8 @@ pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits
 }
 
 /// Why the one decode that makes `renditions` does not fit in the memory budget of
-/// `limits`, or `None` where it does (or there is no budget): its estimated peak, from the
-/// header, with the renditions' own buffers.
+/// `limits` beside the original's `bytes`, or `None` where it does (or there is no
+/// budget): its estimated peak, from the header, with the renditions' own buffers.
 pub fn over_budget(
     bytes: &[u8],
     inspection: &Inspection,
@@ -69,7 +69,7 @@ pub fn over_budget(
     limits: &InputLimits,
 ) -> Result<Option<OverBudget>> {
     let need = decode::need(bytes, inspection, purpose(renditions))?;
-    Ok(memory::check(&need, limits).err())
+    Ok(memory::check(&need, bytes.len(), limits).err())
 }
 
 /// Makes every rendition of an inspected original from one decode: resized, upright,

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use photopipe::settings::{InputLimits, MemoryBudget, Rendition};
+use photopipe::settings::{InputLimits, Rendition};
 
 use crate::limits::megapixels;
 
@@ -52,36 +52,47 @@ pub struct OverBudget {
     pub image: String,
     /// Its decode's estimated peak, in bytes.
     pub needed: u64,
-    pub budget: MemoryBudget,
+    /// The function's memory size, in MB.
+    pub function_mb: u64,
+    /// What the budget leaves the decode beside the original's bytes, in bytes.
+    pub available: u64,
 }
 
 impl fmt::Display for OverBudget {
-    /// "100 MP 16-bit RGBA PNG needs about 1053 MB to decode, the function has 1024 MB (864
-    /// MB of it for decoding)": in MB as Lambda counts them (MiB), the function's own unit.
+    /// "100 MP 16-bit RGBA PNG needs about 1054 MB to decode, the function has 1024 MB (927
+    /// MB of it free to decode with)": in MB as Lambda counts them (MiB), the function's own
+    /// unit.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} needs about {} MB to decode, the function has {} MB ({} MB of it for decoding)",
+            "{} needs about {} MB to decode, the function has {} MB ({} MB of it free to \
+             decode with)",
             self.image,
             self.needed.div_ceil(MIB),
-            self.budget.function_mb,
-            self.budget.decode_bytes / MIB
+            self.function_mb,
+            self.available / MIB
         )
     }
 }
 
 const MIB: u64 = 1024 * 1024;
 
-/// Whether `need` fits in the budget of `limits` (always, without one).
-pub(crate) fn check(need: &Need, limits: &InputLimits) -> Result<(), OverBudget> {
-    match limits.memory {
-        Some(budget) if need.peak > budget.decode_bytes => Err(OverBudget {
+/// Whether `need` fits in the budget of `limits` (always, without one) beside the
+/// `original` bytes of the image, which are held for as long as it is decoded.
+pub(crate) fn check(need: &Need, original: usize, limits: &InputLimits) -> Result<(), OverBudget> {
+    let Some(budget) = limits.memory else {
+        return Ok(());
+    };
+    let available = budget.decode_bytes.saturating_sub(original as u64);
+    if need.peak > available {
+        return Err(OverBudget {
             image: need.image.clone(),
             needed: need.peak,
-            budget,
-        }),
-        _ => Ok(()),
+            function_mb: budget.function_mb,
+            available,
+        });
     }
+    Ok(())
 }
 
 /// `width`×`height` as a message gives it: "100 MP" (the pixel count, as the limits name it).
@@ -104,6 +115,8 @@ mod tests {
 
     use image::{DynamicImage, ImageBuffer, Rgb, RgbImage, Rgba};
 
+    use photopipe::settings::MemoryBudget;
+
     use super::*;
     use crate::decode::{self, Proof};
     use crate::plan::DecodeFor;
@@ -112,16 +125,32 @@ mod tests {
 
     #[test]
     fn the_message_names_the_image_what_it_needs_and_what_there_is() {
-        let over = OverBudget {
-            image: "100 MP 16-bit RGBA PNG".into(),
-            needed: 1_100_000_000,
-            budget: MemoryBudget::for_function(1024, 64 * MIB),
+        let limits = InputLimits {
+            memory: Some(MemoryBudget::for_function(1024)),
+            ..InputLimits::default()
         };
+        let need = Need {
+            peak: 1_100_000_000,
+            decoded: (10_000, 10_000, 300_000_000),
+            image: "100 MP 16-bit RGBA PNG".into(),
+        };
+        // 928 MiB less a 1 MiB original.
+        let over = check(&need, 1 << 20, &limits).expect_err("over");
         assert_eq!(
             over.to_string(),
             "100 MP 16-bit RGBA PNG needs about 1050 MB to decode, the function has 1024 MB \
-             (864 MB of it for decoding)"
+             (927 MB of it free to decode with)"
         );
+        let fits = Need {
+            peak: 900 << 20,
+            ..need
+        };
+        assert_eq!(check(&fits, 1 << 20, &limits), Ok(()));
+        assert!(
+            check(&fits, 64 << 20, &limits).is_err(),
+            "a 64 MiB original leaves 864"
+        );
+        assert_eq!(check(&fits, 64 << 20, &InputLimits::default()), Ok(()));
     }
 
     #[test]
@@ -170,7 +199,7 @@ mod tests {
     fn a_100_mp_16_bit_png_is_proved_row_by_row_within_1024_mb_a_truncated_one_refused() {
         let png = black_png(10_000, 10_000, png::ColorType::Rgba, png::BitDepth::Sixteen);
         let limits = InputLimits {
-            memory: Some(MemoryBudget::for_function(1024, 64 * MIB)),
+            memory: Some(MemoryBudget::for_function(1024)),
             ..InputLimits::default()
         };
         let inspection = inspect(&png, &limits).expect("within the pixel limit");
@@ -178,7 +207,7 @@ mod tests {
             Ok(Proof::Streamed(over)) => assert_eq!(
                 over.to_string(),
                 "100 MP 16-bit RGBA PNG needs about 1054 MB to decode, the function has \
-                 1024 MB (864 MB of it for decoding)"
+                 1024 MB (927 MB of it free to decode with)"
             ),
             other => panic!("{other:?}"),
         }
@@ -270,7 +299,7 @@ mod tests {
         drop(small);
         let (bytes, renditions, budget) = case_input(&case, 1);
         let limits = InputLimits {
-            memory: budget.then(|| MemoryBudget::for_function(1024, 64 * MIB)),
+            memory: budget.then(|| MemoryBudget::for_function(1024)),
             ..InputLimits::default()
         };
         let inspection = inspect(&bytes, &limits).expect("valid");

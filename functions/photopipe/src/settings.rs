@@ -67,7 +67,6 @@ impl Default for InputLimits {
 impl InputLimits {
     pub fn from_env() -> Result<Self> {
         let defaults = Self::default();
-        let max_bytes = env_or(env::MAX_BYTES, defaults.max_bytes)?;
         let memory = match std::env::var(env::FUNCTION_MEMORY_SIZE) {
             Ok(mb) if !mb.is_empty() => {
                 let mb = mb.parse().map_err(|_| {
@@ -76,12 +75,12 @@ impl InputLimits {
                         env::FUNCTION_MEMORY_SIZE
                     ))
                 })?;
-                Some(MemoryBudget::for_function(mb, max_bytes))
+                Some(MemoryBudget::for_function(mb))
             }
             _ => None,
         };
         Ok(Self {
-            max_bytes,
+            max_bytes: env_or(env::MAX_BYTES, defaults.max_bytes)?,
             max_pixels: env_or(env::MAX_PIXELS, defaults.max_pixels)?,
             memory,
         })
@@ -102,14 +101,15 @@ impl InputLimits {
     }
 }
 
-/// The memory a decode may use: the function's memory size less a reserve for the rest
-/// of the process, so that no input takes the function past its memory size (which Lambda
+/// The memory an image may use: the function's memory size less a reserve for the rest of
+/// the process, so that no input takes the function past its memory size (which Lambda
 /// answers by killing it, `Runtime.OutOfMemory`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryBudget {
     /// The function's memory size, in MB (MiB, as Lambda counts them).
     pub function_mb: u64,
-    /// What the decode of one image may use at its peak, every buffer of it included.
+    /// What one image may use at its peak: the original's bytes, held in memory for as long
+    /// as it is decoded, and every buffer of its decode (the thumbnails it makes included).
     pub decode_bytes: u64,
 }
 
@@ -120,19 +120,15 @@ impl MemoryBudget {
     /// decode), with room to spare.
     pub const RUNTIME_RESERVE_BYTES: u64 = 96 * MIB;
 
-    /// The budget of a function of `function_mb` MB whose originals are at most
-    /// `max_bytes`: its memory less [`Self::RUNTIME_RESERVE_BYTES`] and less one original
-    /// at its largest, the bytes that are held in memory for as long as it is decoded.
-    /// (The thumbnails the decode makes are counted in its estimate; the original's read
-    /// briefly holds it twice, before any decode.) 1024 MB with 64 MiB originals leaves
-    /// 864 MiB.
-    pub fn for_function(function_mb: u64, max_bytes: u64) -> Self {
-        let memory = function_mb.saturating_mul(MIB);
+    /// The budget of a function of `function_mb` MB: its memory less
+    /// [`Self::RUNTIME_RESERVE_BYTES`], 928 MiB of 1024 MB. (Reading the original briefly
+    /// holds it twice, before any decode, when nothing else is.)
+    pub fn for_function(function_mb: u64) -> Self {
         Self {
             function_mb,
-            decode_bytes: memory
-                .saturating_sub(Self::RUNTIME_RESERVE_BYTES)
-                .saturating_sub(max_bytes),
+            decode_bytes: function_mb
+                .saturating_mul(MIB)
+                .saturating_sub(Self::RUNTIME_RESERVE_BYTES),
         }
     }
 }
@@ -518,12 +514,12 @@ mod tests {
     }
 
     #[test]
-    fn the_memory_budget_leaves_the_runtime_and_the_original_their_room() {
-        let budget = MemoryBudget::for_function(1024, 64 * MIB);
+    fn the_memory_budget_leaves_the_runtime_its_room() {
+        let budget = MemoryBudget::for_function(1024);
         assert_eq!(budget.function_mb, 1024);
-        assert_eq!(budget.decode_bytes, (1024 - 96 - 64) * MIB);
+        assert_eq!(budget.decode_bytes, (1024 - 96) * MIB);
         // Smaller than its reserve: nothing left to decode with, not an overflow.
-        assert_eq!(MemoryBudget::for_function(128, 64 * MIB).decode_bytes, 0);
+        assert_eq!(MemoryBudget::for_function(64).decode_bytes, 0);
     }
 
     #[test]

@@ -415,8 +415,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_rendition_whose_decode_does_not_fit_is_skipped_by_name_and_nothing_written() {
-        // A 2 MP JPEG in a function left 1 MiB to decode with: even its 1/4 decode (the
-        // reduced decoder's planes, with its slack) does not fit.
+        // A 2 MP JPEG in a function left 2 MiB for it and its decode: even its 1/4 decode
+        // (the reduced decoder's planes, with its slack) does not fit.
         let bytes = jpeg(2000, 1000);
         let (head, current, get) = (no_thumbnail(), current("v1"), serving(bytes.clone()));
         let put = mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
@@ -428,7 +428,7 @@ mod tests {
         let limits = InputLimits {
             memory: Some(MemoryBudget {
                 function_mb: 128,
-                decode_bytes: 1 << 20,
+                decode_bytes: 2 << 20,
             }),
             ..InputLimits::default()
         };
@@ -446,8 +446,8 @@ mod tests {
         );
         assert!(
             skipped.ends_with(
-                "MB to decode, the function has 128 MB (1 MB of it for decoding): thumbnail \
-                 skipped; raise the thumbnail function's memory to make it"
+                "MB to decode, the function has 128 MB (1 MB of it free to decode with): \
+                 thumbnail skipped; raise the thumbnail function's memory to make it"
             ),
             "{skipped}"
         );

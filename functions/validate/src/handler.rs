@@ -216,7 +216,7 @@ mod tests {
         // function has. Row by row, the process stays far under its budget.
         let bytes = huge_png();
         let limits = InputLimits {
-            memory: Some(MemoryBudget::for_function(1024, 64 << 20)),
+            memory: Some(MemoryBudget::for_function(1024)),
             ..InputLimits::default()
         };
         let budget = limits.memory.map(|m| m.decode_bytes).unwrap_or_default();

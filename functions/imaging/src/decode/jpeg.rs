@@ -99,7 +99,7 @@ pub(crate) fn decode(
             }
             let (want_w, want_h) = size_needed(width, height, orientation, purpose);
             let fallback = (want_w.saturating_mul(2), want_h.saturating_mul(2));
-            if let Err(over) = memory::check(&scaled_need(bytes, fallback)?, limits) {
+            if let Err(over) = memory::check(&scaled_need(bytes, fallback)?, bytes.len(), limits) {
                 return Err(PipelineError::InvalidImage(format!(
                     "JPEG data is corrupt: its lowest coefficients do not decode, and the \
                      lenient full decoder does not fit: {over}"
@@ -171,7 +171,7 @@ pub(crate) fn need(bytes: &[u8], purpose: DecodeFor<'_>) -> Result<Need> {
 /// header (see [`super::prove`]).
 pub(crate) fn prove(bytes: &[u8], width: u32, height: u32, limits: &InputLimits) -> Result<Proof> {
     let need = need(bytes, DecodeFor::Proof)?;
-    let Err(over) = memory::check(&need, limits) else {
+    let Err(over) = memory::check(&need, bytes.len(), limits) else {
         decode(bytes, DecodeFor::Proof, limits)?;
         return Ok(Proof::Decoded);
     };
@@ -179,7 +179,7 @@ pub(crate) fn prove(bytes: &[u8], width: u32, height: u32, limits: &InputLimits)
         return Ok(Proof::Header(over));
     }
     let reduced = reduced_need(width, height, Reduction::Eighth);
-    if memory::check(&reduced, limits).is_err() {
+    if memory::check(&reduced, bytes.len(), limits).is_err() {
         return Ok(Proof::Header(over));
     }
     if jpeg_reduced::reads_to_the_end(bytes) {

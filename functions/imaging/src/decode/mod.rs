@@ -92,14 +92,14 @@ pub(crate) fn prove(bytes: &[u8], inspection: &Inspection, limits: &InputLimits)
         });
     }
     let need = need(bytes, inspection, DecodeFor::Proof)?;
-    match (format, memory::check(&need, limits)) {
+    match (format, memory::check(&need, bytes.len(), limits)) {
         (_, Ok(())) => {
             decode(bytes, inspection, DecodeFor::Proof, limits)?;
             Ok(Proof::Decoded)
         }
         (ImageFormat::Png, Err(over)) => guarded(format, || {
             let rows = png::rows_need(bytes, inspection.width, inspection.height)?;
-            if memory::check(&rows, limits).is_err() {
+            if memory::check(&rows, bytes.len(), limits).is_err() {
                 return Ok(Proof::Header(over));
             }
             png::read_every_row(bytes)?;
