@@ -463,6 +463,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn of_two_renditions_the_one_that_fits_is_made_and_the_other_skipped() {
+        // 64×64 is made from the JPEG's 1/8 decode; 4096×4096 needs it whole and its own
+        // buffers (a 2000×1000 rendition): over 64 MiB.
+        let bytes = jpeg(2000, 1000);
+        let (head, current, get) = (no_thumbnail(), current("v1"), serving(bytes.clone()));
+        let put = mock!(Client::put_object)
+            .match_requests(|r| r.key() == Some("64x64/a.jpg.jpg"))
+            .then_output(|| PutObjectOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&head, &current, &get, &put]
+        );
+        let dependencies = Dependencies {
+            s3: client,
+            bucket: "thumbs".into(),
+            settings: "64x64,4096x4096".parse().expect("renditions"),
+            limits: InputLimits {
+                memory: Some(MemoryBudget {
+                    function_mb: 160,
+                    decode_bytes: 64 << 20,
+                }),
+                ..InputLimits::default()
+            },
+        };
+        let photo = testing::photo("photos/a.jpg", &bytes);
+        let outcomes = handle(&dependencies, PhotoRequest { photo })
+            .await
+            .expect("one made, one skipped");
+        let [
+            RenditionOutcome::Made(made),
+            RenditionOutcome::Skipped { rendition, skipped },
+        ] = outcomes.as_slice()
+        else {
+            panic!("{outcomes:?}");
+        };
+        assert_eq!(
+            (made.key.as_str(), made.width, made.height),
+            ("64x64/a.jpg.jpg", 64, 32)
+        );
+        assert_eq!(rendition, "4096x4096:fit:jpeg:q80");
+        assert!(skipped.contains("the function has 160 MB"), "{skipped}");
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
     async fn reuses_a_thumbnail_made_from_the_same_bytes() {
         let bytes = jpeg(10, 10);
         let sha = s3::sha256_hex(&bytes);
