@@ -452,7 +452,10 @@ mod tests {
         let by_kind: Vec<(String, u64)> = proxy.requests().into_iter().collect();
         assert_eq!(
             by_kind,
-            [("GET".into(), 3), ("secretsmanager.GetSecretValue".into(), 1)],
+            [
+                ("GET".into(), 3),
+                ("secretsmanager.GetSecretValue".into(), 1)
+            ],
             "the requests that reached the upstream, by method or target"
         );
         proxy.stop().await;
