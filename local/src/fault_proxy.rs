@@ -42,9 +42,12 @@ pub enum Fault {
     LostAnswer,
 }
 
+/// Which request a trap catches, by its method and its path and query.
+type Matcher = Box<dyn Fn(&hyper::Method, &str) -> bool + Send>;
+
 /// A request to let through and then hold: see [`FaultProxy::hold_answer`].
 struct Trap {
-    matches: Box<dyn Fn(&hyper::Method, &str) -> bool + Send>,
+    matches: Matcher,
     held: Held,
 }
 
