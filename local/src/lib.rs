@@ -5,10 +5,13 @@
 
 pub mod contract;
 pub mod fault_proxy;
+pub mod history;
 pub mod http;
 pub mod invariant;
+pub mod invocations;
 pub mod lambda;
 pub mod moto;
+pub mod redrive;
 pub mod run;
 pub mod server;
 pub mod stack;

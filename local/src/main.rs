@@ -1,14 +1,16 @@
-//! `photopipe-local`: runs a folder of photos through the real pipeline on this machine and
-//! writes `report.json` and the buckets' final contents to the output folder; or, with
-//! `thumbnail`, runs only the imaging engine on some files, to try settings.
+//! `photopipe-local`: runs a folder of photos through the real pipeline on this machine, with
+//! faults injected if asked, and writes `report.json` and the buckets' final contents to the
+//! output folder; or, with `thumbnail`, runs only the imaging engine on some files, to try
+//! settings.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use photopipe::settings::{InputLimits, ThumbnailSettings};
-use photopipe_local::run::{self, Report};
+use photopipe_local::run::{self, Report, RunOptions};
 use photopipe_local::stack::{LocalStack, StackOptions, workspace_root};
 
 /// Run photos through the photopipe pipeline locally.
@@ -60,6 +62,28 @@ struct Args {
     /// fault that outlasts the retries shows in a minute instead of in half an hour.
     #[arg(long)]
     fast_retries: bool,
+    /// A fraction (0 to 1) of the functions' requests to both S3 endpoints (moto's and
+    /// Wasabi's) fail at random, for the whole run: 503 SlowDown, 500 InternalError or the
+    /// connection reset.
+    #[arg(long, value_name = "P", value_parser = fraction)]
+    chaos: Option<f64>,
+    /// The Wasabi side refuses every request (503) for this long from the start.
+    #[arg(long, value_name = "SECONDS")]
+    wasabi_down: Option<u64>,
+    /// Once every execution has ended, redrive each failed one (not the rejected photos),
+    /// after any outage is over, and again while redrives make progress.
+    #[arg(long)]
+    redrive: bool,
+}
+
+/// A fraction from 0 to 1.
+fn fraction(value: &str) -> Result<f64, String> {
+    let fraction: f64 = value.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&fraction) {
+        Ok(fraction)
+    } else {
+        Err(format!("{fraction} is not between 0 and 1"))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,6 +104,26 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Starts the stack, runs `work` on it, and stops it (on failure and on Ctrl-C too).
+async fn with_stack<T>(
+    options: StackOptions,
+    work: impl AsyncFnOnce(&LocalStack) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    eprintln!(
+        "starting the local stack (logs in {})",
+        options.log_dir.display()
+    );
+    let stack = LocalStack::start(options)
+        .await
+        .context("starting the local stack")?;
+    let outcome = tokio::select! {
+        outcome = work(&stack) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    stack.stop().await;
+    outcome
+}
+
 async fn run_pipeline(args: Args) -> anyhow::Result<()> {
     let photos = args
         .photos
@@ -87,6 +131,12 @@ async fn run_pipeline(args: Args) -> anyhow::Result<()> {
     let mut options = StackOptions::for_workspace(args.out.join("logs"))?;
     options.instances = args.instances;
     options.fast_retries = args.fast_retries;
+    let mut run_options = RunOptions {
+        chaos: args.chaos.unwrap_or(0.0),
+        wasabi_down: Duration::from_secs(args.wasabi_down.unwrap_or(0)),
+        redrive: args.redrive,
+        ..RunOptions::default()
+    };
     if let Some(renditions) = &args.renditions {
         let specs: Vec<String> = renditions
             .renditions
@@ -96,31 +146,25 @@ async fn run_pipeline(args: Args) -> anyhow::Result<()> {
         options
             .function_env
             .push(("THUMBNAIL_RENDITIONS".into(), specs.join(",")));
+        run_options.renditions.clone_from(&renditions.renditions);
     }
-    eprintln!(
-        "starting the local stack (logs in {})",
-        options.log_dir.display()
-    );
-    let stack = LocalStack::start(options)
-        .await
-        .context("starting the local stack")?;
-    let outcome = tokio::select! {
-        outcome = run::run(&stack, &photos, &args.out) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-    };
-    stack.stop().await;
-    let report = outcome?;
+    let report = with_stack(options, async |stack| {
+        run::run(stack, &photos, &args.out, &run_options).await
+    })
+    .await?;
     print_table(&report);
     println!("report: {}", args.out.join("report.json").display());
-    let failed = report
-        .photos
-        .iter()
-        .filter(|p| p.status != "SUCCEEDED")
-        .count();
-    println!(
-        "{} photos: {} succeeded, {failed} failed",
-        report.photos.len(),
-        report.photos.len() - failed
+    print_totals(&report);
+    let totals = &report.totals;
+    anyhow::ensure!(
+        report.invariant.holds,
+        "the nothing-lost invariant is violated for {} versions (above)",
+        report.invariant.violations.len()
+    );
+    anyhow::ensure!(
+        totals.failed == 0,
+        "{} photos did not succeed (their runs can be redriven)",
+        totals.failed
     );
     Ok(())
 }
@@ -134,21 +178,86 @@ fn print_table(report: &Report) {
         .unwrap_or(3)
         .max(3);
     println!(
-        "{:<width$}  {:<9}  {:<24}  {:>9}  {:>7}",
-        "key", "status", "error", "thumbnail", "seconds"
+        "{:<width$}  {:<9}  {:<24}  {:>8}  {:>7}  {:>9}  {:>7}",
+        "key", "status", "error", "redrives", "retries", "thumbnail", "seconds"
     );
     for photo in &report.photos {
         let thumbnail = photo
             .thumbnail
             .as_ref()
             .map_or_else(|| "-".to_owned(), |t| format!("{}x{}", t.width, t.height));
+        let status = if photo.rejected {
+            "REJECTED"
+        } else {
+            photo.status.as_str()
+        };
         println!(
-            "{:<width$}  {:<9}  {:<24}  {:>9}  {:>7.2}",
+            "{:<width$}  {:<9}  {:<24}  {:>8}  {:>7}  {:>9}  {:>7.2}",
             photo.key,
-            photo.status,
+            status,
             photo.error.as_deref().unwrap_or("-"),
+            photo.redrives,
+            photo.retried_attempts,
             thumbnail,
             photo.seconds
+        );
+    }
+}
+
+fn print_totals(report: &Report) {
+    let totals = &report.totals;
+    let (injected, forwarded) = (totals.faults_injected, totals.requests_forwarded);
+    if injected.s3 + injected.wasabi > 0 {
+        println!(
+            "faults injected: S3 {} (of {} requests), Wasabi {} (of {})",
+            injected.s3,
+            injected.s3 + forwarded.s3,
+            injected.wasabi,
+            injected.wasabi + forwarded.wasabi
+        );
+    }
+    if totals.redrive_rounds > 0 {
+        let rounds = if totals.redrive_rounds == 1 {
+            "round"
+        } else {
+            "rounds"
+        };
+        println!(
+            "redrives: {} in {} {rounds}",
+            totals.redrives, totals.redrive_rounds
+        );
+    }
+    let copies = report.photos.iter().filter(|p| !p.rejected);
+    let one_copy_each = copies
+        .clone()
+        .all(|p| p.archive_copies == 1 && p.archive_writes == 1);
+    println!(
+        "{} photos in {:.1} s: {} succeeded, {} rejected, {} failed; {}",
+        totals.photos,
+        totals.seconds,
+        totals.succeeded,
+        totals.rejected,
+        totals.failed,
+        if one_copy_each {
+            "one archive copy each"
+        } else {
+            "NOT one archive copy each (see archive_copies in report.json)"
+        }
+    );
+    for photo in report.photos.iter().filter(|p| p.rejected) {
+        println!(
+            "rejected: {} ({}), kept in dropbox/rejected/ with its reason",
+            photo.key,
+            photo.error.as_deref().unwrap_or_default()
+        );
+    }
+    if report.invariant.holds {
+        println!("nothing lost: every uploaded version is archived, quarantined or pending");
+    }
+    for violation in &report.invariant.violations {
+        println!(
+            "LOST? {} ({}): {}",
+            violation.key, violation.version_id, violation.problem
         );
     }
 }
