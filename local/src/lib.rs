@@ -4,12 +4,14 @@
 //! end-to-end tests.
 
 pub mod contract;
+pub mod cost;
 pub mod fault_proxy;
 pub mod history;
 pub mod http;
 pub mod invariant;
 pub mod invocations;
 pub mod lambda;
+pub mod load;
 pub mod moto;
 pub mod redrive;
 pub mod run;

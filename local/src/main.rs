@@ -1,7 +1,8 @@
 //! `photopipe-local`: runs a folder of photos through the real pipeline on this machine, with
 //! faults injected if asked, and writes `report.json` and the buckets' final contents to the
-//! output folder; or, with `thumbnail`, runs only the imaging engine on some files, to try
-//! settings.
+//! output folder; with `load`, runs many copies of the sample photos at once and prints the
+//! throughput, each step's durations and memory, and the cost per million photos; with
+//! `thumbnail`, runs only the imaging engine on some files, to try settings.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Upload many copies of the sample photos at once (each JPEG and PNG copy with bytes
+    /// of its own), require every one to succeed and nothing to be lost, and print photos
+    /// per minute, each step's p50/p95 duration and peak memory, and the cost per million
+    /// photos at list prices (`local/prices.json`).
+    Load(LoadArgs),
     /// Make thumbnails of some files with the engine the pipeline uses (one thread), and
     /// print the CPU time each took.
     Thumbnail(ThumbnailArgs),
@@ -41,6 +47,22 @@ struct ThumbnailArgs {
     /// Image files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// How many photos.
+    #[arg(long, default_value_t = 500)]
+    photos: usize,
+    /// The photos to copy (those the engine rejects are skipped) [default: samples/photos].
+    #[arg(long)]
+    samples: Option<PathBuf>,
+    /// Where `load.json`, `report.json` and the logs go.
+    #[arg(long, default_value = "out/load")]
+    out: PathBuf,
+    /// Instances of each Lambda function.
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +122,7 @@ fn main() -> anyhow::Result<()> {
             }
             other => other,
         },
+        Some(Command::Load(args)) => tokio::runtime::Runtime::new()?.block_on(load(args)),
         None => tokio::runtime::Runtime::new()?.block_on(run_pipeline(cli.run)),
     }
 }
@@ -122,6 +145,37 @@ async fn with_stack<T>(
     };
     stack.stop().await;
     outcome
+}
+
+/// `photopipe-local load`.
+async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.photos > 0, "--photos must be at least 1");
+    let samples = args
+        .samples
+        .unwrap_or_else(|| workspace_root().join("samples/photos"));
+    let mut options = StackOptions::for_workspace(args.out.join("logs"))?;
+    options.instances = args.instances;
+    let (load, report) = with_stack(options, async |stack| {
+        photopipe_local::load::run(stack, &samples, args.photos, args.instances).await
+    })
+    .await?;
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(
+        args.out.join("load.json"),
+        serde_json::to_vec_pretty(&load)?,
+    )?;
+    std::fs::write(
+        args.out.join("report.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
+    photopipe_local::load::print(&load);
+    println!("figures: {}", args.out.join("load.json").display());
+    anyhow::ensure!(
+        load.problems.is_empty(),
+        "the load run went wrong: {} problems (above)",
+        load.problems.len()
+    );
+    Ok(())
 }
 
 async fn run_pipeline(args: Args) -> anyhow::Result<()> {
