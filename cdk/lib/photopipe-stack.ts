@@ -19,7 +19,14 @@ export class PhotopipeStack extends Stack {
       thumbnails: buckets.thumbnails,
       settings: props.settings,
     });
-    const pipeline = new PipelineStateMachine(this, 'Pipeline', functions);
+    const pipeline = new PipelineStateMachine(this, 'Pipeline', {
+      validate: functions.validate,
+      thumbnail: functions.thumbnail,
+      archive: functions.archive,
+      cleanup: functions.cleanup,
+      logRetentionDays: props.settings.logRetentionDays,
+      logExecutionData: props.settings.logExecutionData,
+    });
     const trigger = new UploadTrigger(this, 'Trigger', { dropbox: buckets.dropbox, stateMachine: pipeline.stateMachine });
 
     new CfnOutput(this, 'DropboxBucket', { value: buckets.dropbox.bucketName, description: 'Upload photos under photos/' });

@@ -5,9 +5,10 @@
  * environment variables that carry the settings to the functions come from
  * `contract/settings.json`; the rendition grammar agrees with `contract/renditions.json`.
  */
-import { RENDITIONS, SETTINGS, SettingsContract } from './contract';
+import { FUNCTIONS, FunctionName, RENDITIONS, SETTINGS, SettingsContract } from './contract';
 
-export interface Settings {
+/** The settings `contract/settings.json` states, which the functions share. */
+export interface ContractSettings {
   /** Wasabi region of the archive bucket, e.g. `eu-central-2`. */
   readonly wasabiRegion: string;
   /** Wasabi S3 endpoint URL, e.g. `https://s3.eu-central-2.wasabisys.com`. */
@@ -32,6 +33,55 @@ export interface Settings {
   readonly noncurrentVersionDays: number;
 }
 
+/**
+ * The settings only the deployment knows (who may do what, logs, alarms, concurrency): no
+ * function reads them, so they are not in `contract/`; their defaults and bounds are in
+ * `DEPLOYMENT_SETTINGS` below.
+ */
+export interface DeploymentSettings {
+  /** Also create an IAM group for each of the people's managed policies (uploader, viewer, operator). */
+  readonly createGroups: boolean;
+  /**
+   * The one role exempt from the buckets' guard rails (may delete versions, the buckets, and
+   * change their versioning, lifecycle and policy); absent, nobody is.
+   */
+  readonly breakGlassRoleArn?: string;
+  /** Whether the state machine's log events carry each state's input and output (key names, results). */
+  readonly logExecutionData: boolean;
+  /** Days the functions', the state machine's and the failed runs' log groups keep their events. */
+  readonly logRetentionDays: number;
+  /** Where the alarms are mailed (an SNS e-mail subscription, to be confirmed); absent, the topic has no subscriber. */
+  readonly alarmEmail?: string;
+  /** Minutes an original may wait under `photos/` before the waiting-original alarm goes off. */
+  readonly maxWaitingMinutes: number;
+  /** Reserved concurrency of each function named; the others share the account's unreserved pool. */
+  readonly reservedConcurrency: { readonly [name in FunctionName]?: number };
+}
+
+export interface Settings extends ContractSettings, DeploymentSettings {}
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+/** Defaults and bounds of the deployment settings. */
+export const DEPLOYMENT_SETTINGS = {
+  createGroups: { default: false },
+  breakGlassRoleArn: {
+    pattern: '^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$',
+    what: 'an IAM role ARN such as arn:aws:iam::123456789012:role/break-glass',
+  },
+  logExecutionData: { default: false },
+  logRetentionDays: { default: 90, allowed: LOG_RETENTION_DAYS },
+  alarmEmail: { pattern: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$', what: 'an e-mail address' },
+  maxWaitingMinutes: { default: 60, min: 5, max: 10080 },
+  // A burst of uploads must not open hundreds of connections to Wasabi at once (its
+  // per-account request rates, our bandwidth) nor take the account's whole concurrency from
+  // other functions: archive, which streams each original to Wasabi for up to 15 minutes, gets
+  // 10 by default; the others scale with Lambda's default. A throttled invocation is
+  // Lambda.TooManyRequestsException, which every Task retries for about 20 minutes.
+  reservedConcurrency: { default: { archive: 10 }, min: 1, max: 1000 },
+} as const;
+
 const SPEC = SETTINGS.settings;
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -43,6 +93,11 @@ export const DEFAULT_SETTINGS: Settings = {
   maxBytes: SPEC.maxBytes.default,
   maxPixels: SPEC.maxPixels.default,
   noncurrentVersionDays: SPEC.noncurrentVersionDays.default,
+  createGroups: DEPLOYMENT_SETTINGS.createGroups.default,
+  logExecutionData: DEPLOYMENT_SETTINGS.logExecutionData.default,
+  logRetentionDays: DEPLOYMENT_SETTINGS.logRetentionDays.default,
+  maxWaitingMinutes: DEPLOYMENT_SETTINGS.maxWaitingMinutes.default,
+  reservedConcurrency: { ...DEPLOYMENT_SETTINGS.reservedConcurrency.default },
 };
 
 type Spec = SettingsContract['settings'];
@@ -51,7 +106,7 @@ type IntegerSetting = { [K in keyof Spec]: Spec[K] extends { min: number; max: n
 /** The settings with a text pattern in the contract. */
 type TextSetting = { [K in keyof Spec]: Spec[K] extends { pattern: string } ? K : never }[keyof Spec];
 /** The settings the functions read from an environment variable. */
-export type CarriedSetting = { [K in keyof Settings]: Spec[K] extends { env: string } ? K : never }[keyof Settings];
+export type CarriedSetting = { [K in keyof ContractSettings]: Spec[K] extends { env: string } ? K : never }[keyof ContractSettings];
 
 /** Merges `raw` (the context value) over the defaults and validates the result. */
 export function parseSettings(raw: unknown): Settings {
@@ -59,7 +114,7 @@ export function parseSettings(raw: unknown): Settings {
     throw new Error('photopipe context must be an object of settings');
   }
   const given = (raw ?? {}) as Record<string, unknown>;
-  const unknownKeys = Object.keys(given).filter((key) => !Object.hasOwn(SPEC, key));
+  const unknownKeys = Object.keys(given).filter((key) => !Object.hasOwn(SPEC, key) && !Object.hasOwn(DEPLOYMENT_SETTINGS, key));
   if (unknownKeys.length > 0) {
     throw new Error(`unknown photopipe setting(s): ${unknownKeys.join(', ')}`);
   }
@@ -86,7 +141,47 @@ export function parseSettings(raw: unknown): Settings {
   text('wasabiRegion');
   text('wasabiBucket');
   text('wasabiSecretName');
+  checkDeploymentSettings(settings);
   return settings;
+}
+
+/** Checks the deployment settings as `parseSettings` checks the contract's. */
+function checkDeploymentSettings(settings: Settings): void {
+  const spec = DEPLOYMENT_SETTINGS;
+  for (const name of ['createGroups', 'logExecutionData'] as const) {
+    if (typeof settings[name] !== 'boolean') {
+      throw new Error(`photopipe setting ${name} must be true or false, got ${JSON.stringify(settings[name])}`);
+    }
+  }
+  for (const name of ['breakGlassRoleArn', 'alarmEmail'] as const) {
+    const value = settings[name];
+    // Absent means none; a JSON null or an empty string is refused rather than guessed at.
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || !new RegExp(spec[name].pattern).test(value)) {
+      throw new Error(`photopipe setting ${name} must be ${spec[name].what} (or left out), got ${JSON.stringify(value)}`);
+    }
+  }
+  const days = settings.logRetentionDays;
+  if (!(spec.logRetentionDays.allowed as readonly unknown[]).includes(days)) {
+    throw new Error(`photopipe setting logRetentionDays must be one of CloudWatch Logs' retention periods (${spec.logRetentionDays.allowed.join(', ')}), got ${JSON.stringify(days)}`);
+  }
+  const whole = (name: string, value: unknown, min: number, max: number) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`photopipe setting ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+  };
+  whole('maxWaitingMinutes', settings.maxWaitingMinutes, spec.maxWaitingMinutes.min, spec.maxWaitingMinutes.max);
+  const reserved: unknown = settings.reservedConcurrency;
+  if (typeof reserved !== 'object' || reserved === null || Array.isArray(reserved)) {
+    throw new Error(`photopipe setting reservedConcurrency must be an object of function names and numbers, e.g. {"archive": 10}, got ${JSON.stringify(reserved)}`);
+  }
+  const names = Object.keys(FUNCTIONS.functions);
+  for (const [name, value] of Object.entries(reserved)) {
+    if (!names.includes(name)) {
+      throw new Error(`photopipe setting reservedConcurrency names ${JSON.stringify(name)}, which is not a function (${names.join(', ')})`);
+    }
+    whole(`reservedConcurrency.${name}`, value, spec.reservedConcurrency.min, spec.reservedConcurrency.max);
+  }
 }
 
 /**

@@ -336,11 +336,23 @@ describe('functions', () => {
 });
 
 describe('state machine', () => {
-  test('is STANDARD, logs everything and is traced', () => {
+  test('is STANDARD, logs every event without execution data to its own log group, and is traced', () => {
+    const [logsId] = Object.keys(template.findResources('AWS::Logs::LogGroup')).filter((id) => /^PipelineLogs/.test(id));
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
-      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+      LoggingConfiguration: Match.exact({
+        Level: 'ALL',
+        IncludeExecutionData: false,
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logsId, 'Arn'] } } }],
+      }),
       TracingConfiguration: { Enabled: true },
+    });
+    expect(template.toJSON().Resources[logsId].Properties).toEqual({ RetentionInDays: 90 });
+  });
+
+  test('logExecutionData puts the states\' input and output in the log events', () => {
+    synth(parseSettings({ logExecutionData: true })).hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
     });
   });
 

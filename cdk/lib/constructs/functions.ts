@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { FUNCTIONS, PREFIXES, SETTINGS } from '../contract';
+import { FUNCTIONS, FunctionName, PREFIXES, SETTINGS } from '../contract';
 import { Settings, settingsEnvironment } from '../settings';
 import { PipelineFunction } from './pipeline-function';
 
@@ -22,6 +22,8 @@ export class PipelineFunctions extends Construct {
   readonly thumbnail: PipelineFunction;
   readonly archive: PipelineFunction;
   readonly cleanup: PipelineFunction;
+  /** The four, in the order the state machine runs them. */
+  readonly all: readonly PipelineFunction[];
 
   constructor(scope: Construct, id: string, props: PipelineFunctionsProps) {
     super(scope, id);
@@ -37,6 +39,10 @@ export class PipelineFunctions extends Construct {
     const quarantine = dropbox.arnForObjects(rejected.pattern);
     const readUploads = new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: [uploads] });
     // Without ListBucket, S3 answers 403 rather than 404 for a missing key.
+    const operations = (name: FunctionName) => ({
+      logRetentionDays: settings.logRetentionDays,
+      reservedConcurrency: settings.reservedConcurrency[name],
+    });
     const listPrefixes = (bucket: s3.IBucket, ...prefixes: string[]) =>
       new iam.PolicyStatement({
         actions: ['s3:ListBucket'],
@@ -47,6 +53,7 @@ export class PipelineFunctions extends Construct {
     this.validate = new PipelineFunction(this, 'Validate', {
       binaryName: 'validate',
       contract: FUNCTIONS.functions.validate,
+      ...operations('validate'),
       environment: limits,
       statements: [readUploads, listPrefixes(dropbox, PREFIXES.photos)],
       objectWildcards: [photos],
@@ -55,6 +62,7 @@ export class PipelineFunctions extends Construct {
     this.thumbnail = new PipelineFunction(this, 'Thumbnail', {
       binaryName: 'thumbnail',
       contract: FUNCTIONS.functions.thumbnail,
+      ...operations('thumbnail'),
       environment: { ...thumbnailsBucket, ...settingsEnvironment(settings, 'thumbnailRenditions'), ...limits },
       statements: [
         readUploads,
@@ -70,6 +78,7 @@ export class PipelineFunctions extends Construct {
     this.archive = new PipelineFunction(this, 'Archive', {
       binaryName: 'archive',
       contract: FUNCTIONS.functions.archive,
+      ...operations('archive'),
       environment: wasabi,
       statements: [readUploads, listPrefixes(dropbox, PREFIXES.photos)],
       objectWildcards: [photos],
@@ -79,6 +88,7 @@ export class PipelineFunctions extends Construct {
     this.cleanup = new PipelineFunction(this, 'Cleanup', {
       binaryName: 'cleanup',
       contract: FUNCTIONS.functions.cleanup,
+      ...operations('cleanup'),
       environment: { ...wasabi, ...thumbnailsBucket },
       statements: [
         new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject'], resources: [uploads] }),
@@ -96,5 +106,6 @@ export class PipelineFunctions extends Construct {
       reason: `cleanup tags the settled version of any upload under ${PREFIXES.photos} and removes it (a delete marker: the version stays), moves rejected ones under ${PREFIXES.quarantine}, and checks thumbnails at any key.`,
     });
     wasabiSecret.grantRead(this.cleanup);
+    this.all = [this.validate, this.thumbnail, this.archive, this.cleanup];
   }
 }

@@ -1,8 +1,9 @@
 /**
  * One of the pipeline's Rust Lambdas: built by cargo-lambda for ARM64 (`provided.al2023`),
- * sized as `contract/functions.json` says, with its own log group and its own role whose
- * inline policy allows exactly the statements given, and the cdk-nag acknowledgements for
- * the object wildcards those statements need.
+ * sized as `contract/functions.json` says, traced by X-Ray, logging JSON (Lambda's logging
+ * configuration) to its own log group with a retention, and with its own role whose inline
+ * policy allows exactly the statements given, and the cdk-nag acknowledgements for the object
+ * wildcards those statements need.
  */
 import * as path from 'node:path';
 import { CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
@@ -67,6 +68,10 @@ export interface PipelineFunctionProps {
   readonly objectWildcards: ObjectWildcard[];
   /** …and why the function needs them (recorded with cdk-nag's acknowledgement). */
   readonly reason: string;
+  /** Days its log group keeps events: one of CloudWatch Logs' retention periods. */
+  readonly logRetentionDays: number;
+  /** Its reserved concurrency; absent, it shares the account's unreserved pool. */
+  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -85,7 +90,7 @@ export class PipelineFunction extends RustFunction {
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
-      retention: logs.RetentionDays.ONE_MONTH,
+      retention: props.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const role = new iam.Role(scope, `${id}Role`, {
@@ -105,7 +110,13 @@ export class PipelineFunction extends RustFunction {
       role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      tracing: lambda.Tracing.ACTIVE,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       description: `photopipe ${props.binaryName} step`,
+    });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, so AWS requires *.',
     });
     this.binaryName = props.binaryName;
     this.bundlingOptions = bundling;

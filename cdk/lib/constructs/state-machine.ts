@@ -1,7 +1,8 @@
 /**
  * The state machine, loaded from `statemachine/pipeline.asl.json` (the definition the local
- * run executes too) with its function ARNs substituted, and the EventBridge rule that starts
- * it for every upload under `photos/` of the dropbox.
+ * run executes too) with its function ARNs substituted, logging every state's transitions
+ * (without their input and output unless asked) and traced by X-Ray, and the EventBridge rule
+ * that starts it for every upload under `photos/` of the dropbox.
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -24,18 +25,29 @@ export interface PipelineStateMachineProps {
   readonly thumbnail: lambda.IFunction;
   readonly archive: lambda.IFunction;
   readonly cleanup: lambda.IFunction;
+  /** Days the state machine's log group keeps events: one of CloudWatch Logs' retention periods. */
+  readonly logRetentionDays: number;
+  /**
+   * Whether log events carry each state's input and output: the upload's key and bucket,
+   * its checksum, the thumbnails' and archive copy's keys, a rejection's cause. The execution
+   * history keeps them either way (for 90 days), for whoever may read it.
+   */
+  readonly logExecutionData: boolean;
 }
 
 export class PipelineStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
+  /** Where the state machine logs (level ALL). */
+  readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: PipelineStateMachineProps) {
     super(scope, id);
     const functions = [props.validate, props.thumbnail, props.archive, props.cleanup];
     const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: logs.RetentionDays.THREE_MONTHS,
+      retention: props.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.logGroup = logGroup;
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromString(readFileSync(DEFINITION_FILE, 'utf8')),
@@ -45,7 +57,7 @@ export class PipelineStateMachine extends Construct {
         ArchiveFunctionArn: props.archive.functionArn,
         CleanupFunctionArn: props.cleanup.functionArn,
       },
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: props.logExecutionData },
       tracingEnabled: true,
     });
     this.stateMachine.addToRolePolicy(
