@@ -1,7 +1,11 @@
-/** The photopipe stack: only wires the constructs (buckets, functions, state machine, trigger) together and names its outputs. */
+/**
+ * The photopipe stack: only wires the constructs (buckets, functions, state machine, trigger,
+ * operations) together and names its outputs.
+ */
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { PipelineFunctions } from './constructs/functions';
+import { Operations } from './constructs/operations';
 import { PipelineStateMachine, UploadTrigger } from './constructs/state-machine';
 import { PhotoBuckets } from './constructs/storage';
 import { Settings } from './settings';
@@ -13,25 +17,36 @@ export interface PhotopipeStackProps extends StackProps {
 export class PhotopipeStack extends Stack {
   constructor(scope: Construct, id: string, props: PhotopipeStackProps) {
     super(scope, id, props);
-    const buckets = new PhotoBuckets(this, 'Buckets', { noncurrentVersionDays: props.settings.noncurrentVersionDays });
+    const { settings } = props;
+    const buckets = new PhotoBuckets(this, 'Buckets', { noncurrentVersionDays: settings.noncurrentVersionDays });
     const functions = new PipelineFunctions(this, 'Functions', {
       dropbox: buckets.dropbox,
       thumbnails: buckets.thumbnails,
-      settings: props.settings,
+      settings,
     });
     const pipeline = new PipelineStateMachine(this, 'Pipeline', {
       validate: functions.validate,
       thumbnail: functions.thumbnail,
       archive: functions.archive,
       cleanup: functions.cleanup,
-      logRetentionDays: props.settings.logRetentionDays,
-      logExecutionData: props.settings.logExecutionData,
+      logRetentionDays: settings.logRetentionDays,
+      logExecutionData: settings.logExecutionData,
     });
     const trigger = new UploadTrigger(this, 'Trigger', { dropbox: buckets.dropbox, stateMachine: pipeline.stateMachine });
+    const operations = new Operations(this, 'Operations', {
+      stateMachine: pipeline.stateMachine,
+      functions: functions.all,
+      deadLetters: trigger.deadLetters,
+      logRetentionDays: settings.logRetentionDays,
+      alarmEmail: settings.alarmEmail,
+      maxWaitingMinutes: settings.maxWaitingMinutes,
+    });
 
     new CfnOutput(this, 'DropboxBucket', { value: buckets.dropbox.bucketName, description: 'Upload photos under photos/' });
     new CfnOutput(this, 'ThumbnailsBucket', { value: buckets.thumbnails.bucketName });
     new CfnOutput(this, 'StateMachineArn', { value: pipeline.stateMachine.stateMachineArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: trigger.deadLetters.queueUrl });
+    new CfnOutput(this, 'AlarmTopicArn', { value: operations.topic.topicArn, description: 'Subscribe to be told of alarms' });
+    new CfnOutput(this, 'DashboardName', { value: operations.dashboard.dashboardName });
   }
 }
