@@ -1,11 +1,13 @@
 /**
- * The photopipe stack: only wires the constructs (buckets, functions, state machine, trigger,
- * operations) together and names its outputs.
+ * The photopipe stack: only wires the constructs (buckets and their guard rails, functions,
+ * state machine, trigger, operations, the people's policies) together and names its outputs.
  */
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { PipelineFunctions } from './constructs/functions';
+import { addGuardRails } from './constructs/guard-rails';
 import { Operations } from './constructs/operations';
+import { PEOPLE, People } from './constructs/people';
 import { PipelineStateMachine, UploadTrigger } from './constructs/state-machine';
 import { PhotoBuckets } from './constructs/storage';
 import { Settings } from './settings';
@@ -24,6 +26,12 @@ export class PhotopipeStack extends Stack {
       thumbnails: buckets.thumbnails,
       settings,
     });
+    addGuardRails(this, {
+      dropbox: buckets.dropbox,
+      thumbnails: buckets.thumbnails,
+      uploadRemover: functions.cleanup.role!,
+      breakGlassRoleArn: settings.breakGlassRoleArn,
+    });
     const pipeline = new PipelineStateMachine(this, 'Pipeline', {
       validate: functions.validate,
       thumbnail: functions.thumbnail,
@@ -41,6 +49,14 @@ export class PhotopipeStack extends Stack {
       alarmEmail: settings.alarmEmail,
       maxWaitingMinutes: settings.maxWaitingMinutes,
     });
+    const people = new People(this, 'People', {
+      dropbox: buckets.dropbox,
+      thumbnails: buckets.thumbnails,
+      stateMachine: pipeline.stateMachine,
+      logGroups: [...functions.all.map((fn) => fn.logGroup), pipeline.logGroup, operations.failedRuns],
+      deadLetters: trigger.deadLetters,
+      createGroups: settings.createGroups,
+    });
 
     new CfnOutput(this, 'DropboxBucket', { value: buckets.dropbox.bucketName, description: 'Upload photos under photos/' });
     new CfnOutput(this, 'ThumbnailsBucket', { value: buckets.thumbnails.bucketName });
@@ -48,5 +64,23 @@ export class PhotopipeStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: trigger.deadLetters.queueUrl });
     new CfnOutput(this, 'AlarmTopicArn', { value: operations.topic.topicArn, description: 'Subscribe to be told of alarms' });
     new CfnOutput(this, 'DashboardName', { value: operations.dashboard.dashboardName });
+    const capitalized = (person: string) => `${person[0].toUpperCase()}${person.slice(1)}`;
+    const what = {
+      uploader: 'put photos under photos/ of the dropbox',
+      viewer: 'read the thumbnails',
+      operator: 'watch, start and redrive runs, read their logs, the dead-letter queue and the quarantine',
+    };
+    for (const person of PEOPLE) {
+      new CfnOutput(this, `${capitalized(person)}PolicyArn`, {
+        value: people.policies[person].managedPolicyArn,
+        description: `Attach to whoever may ${what[person]}`,
+      });
+      if (people.groups) {
+        new CfnOutput(this, `${capitalized(person)}GroupName`, {
+          value: people.groups[person].groupName,
+          description: `Add the users who may ${what[person]}`,
+        });
+      }
+    }
   }
 }
