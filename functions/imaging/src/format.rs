@@ -38,10 +38,15 @@ pub fn sniff(head: &[u8]) -> Result<ImageFormat> {
     if starts(b"GIF87a") || starts(b"GIF89a") {
         return Ok(ImageFormat::Gif);
     }
-    if head.get(4..8) == Some(b"ftyp")
-        && let Some(format) = sniff_ftyp(head)?
-    {
-        return Ok(format);
+    if head.get(4..8) == Some(b"ftyp") {
+        if let Some(format) = sniff_ftyp(head)? {
+            return Ok(format);
+        }
+        let brand = String::from_utf8_lossy(head.get(8..12).unwrap_or_default());
+        return Err(PipelineError::InvalidImage(format!(
+            "not a JPEG, PNG, WebP, GIF or HEIC image: an ISO media file of brand {brand:?} \
+             (a video such as MP4 or QuickTime, or audio)"
+        )));
     }
     if starts(b"II*\0") || starts(b"MM\0*") {
         return Err(PipelineError::UnsupportedFormat(
@@ -158,6 +163,13 @@ mod tests {
             assert!(error.to_string().contains("AVIF"), "{error}");
         }
         let mp4 = ftyp(&[b"isom", b"iso2", b"mp41"]).expect_err("a video is no image");
-        assert_eq!(mp4.error_name(), "Photo.InvalidImage");
+        assert_eq!(
+            mp4,
+            PipelineError::InvalidImage(
+                "not a JPEG, PNG, WebP, GIF or HEIC image: an ISO media file of brand \"isom\" \
+                 (a video such as MP4 or QuickTime, or audio)"
+                    .into()
+            )
+        );
     }
 }

@@ -5,7 +5,9 @@
 //! an embedded colour profile to sRGB and encode it without metadata.
 //!
 //! The entry points say what a caller means: [`inspect`] reads the header against the
-//! limits, [`prove_decodes`] is validate's proof that the image data decodes, [`over_budget`]
+//! limits ([`inspect_partial`] from the parts of an original read so far, by range),
+//! [`prove_decodes`] is validate's proof that the image data decodes ([`prove_streamed`]
+//! of an original too large to hold, as it streams past), [`over_budget`]
 //! says whether the decode for some renditions fits in the function's memory, and
 //! [`make_thumbnails`] makes every rendition from one decode. Every decode is held to the
 //! memory budget of the limits, estimated from the header before a pixel is decoded. This
@@ -40,8 +42,8 @@ use photopipe::{PipelineError, Result};
 
 pub use crate::decode::Proof;
 pub use crate::format::{SNIFF_LEN, sniff};
-pub use crate::limits::{Inspection, inspect};
-pub use crate::memory::OverBudget;
+pub use crate::limits::{Header, Inspection, Partial, inspect, inspect_partial};
+pub use crate::memory::{OverBudget, holds_original, show_bytes};
 pub use crate::pixels::{Decoded, Pixels, YCbCrPlanes};
 pub use crate::plan::{Plan, fit_inside, plan};
 pub use crate::render::Thumbnail;
@@ -57,6 +59,20 @@ use crate::render::render;
 /// validate asks before accepting a photo.
 pub fn prove_decodes(bytes: &[u8], inspection: &Inspection, limits: &InputLimits) -> Result<Proof> {
     decode::prove(bytes, inspection, limits)
+}
+
+/// validate's proof for an original too large to hold in memory ([`holds_original`] says
+/// which), from `source`, its every byte from the first as it arrives (from S3): a PNG row
+/// by row; any other format accepted on its header ([`Proof::Header`]). `head` is its first
+/// bytes, which hold its header; `size` its length in bytes.
+pub fn prove_streamed(
+    source: impl std::io::Read,
+    head: &[u8],
+    size: u64,
+    inspection: &Inspection,
+    limits: &InputLimits,
+) -> Result<Proof> {
+    decode::prove_streamed(source, head, size, inspection, limits)
 }
 
 /// Why the one decode that makes `renditions` does not fit in the memory budget of

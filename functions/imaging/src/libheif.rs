@@ -6,11 +6,17 @@
 //! the EXIF orientation tag a HEIC also carries describes the same turn and must not be
 //! applied a second time, so a decoded HEIF is always upright.
 
+use std::cell::Cell;
+use std::ops::Range;
+use std::rc::Rc;
+
 use image::RgbImage;
 use libheif_rs::{
     ColorProfileNCLX, ColorSpace, DecodingOptions, HeifContext, HeifError, HeifErrorCode,
-    HeifErrorSubCode, LibHeif, RgbChroma, SecurityLimits,
+    HeifErrorSubCode, LibHeif, Reader, ReaderGrowStatus, RgbChroma, SecurityLimits,
 };
+
+use crate::limits::Partial;
 
 /// Why a HEIF could not be read: the file is broken, or it holds a coding we did not build
 /// (AV1, JPEG, uncompressed…).
@@ -37,6 +43,88 @@ pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), HeifFailure> {
     let context = HeifContext::read_from_bytes(bytes)?;
     let primary = context.primary_image_handle()?;
     Ok((primary.width(), primary.height()))
+}
+
+/// Why the primary image's size could not be read from the parts of a HEIF read so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PartialFailure {
+    /// libheif asked for bytes not read yet: these, with some to spare.
+    Missing(Range<u64>),
+    /// It had every byte it asked for, and the file is still not one it reads.
+    Failed,
+}
+
+/// The least read where libheif asks for bytes not read yet: its boxes are small, so one
+/// range of this size usually holds the box it wanted and the next.
+const MISSING_READ: u64 = 64 << 10;
+
+/// The primary image's displayed size from the parts of a HEIF read so far, read through a
+/// libheif reader that serves only those: libheif reads the boxes it needs (the `meta`
+/// box, wherever it is, and the item data it points to, such as a grid's layout) and
+/// skips the image data; where it asks for bytes not read, they are what is missing.
+pub(crate) fn dimensions_of_partial(partial: &Partial) -> Result<(u32, u32), PartialFailure> {
+    let missing = Rc::new(Cell::new(None));
+    let reader = PartialReader {
+        partial,
+        position: 0,
+        missing: Rc::clone(&missing),
+    };
+    let read = HeifContext::read_from_reader(Box::new(reader)).and_then(|context| {
+        let primary = context.primary_image_handle()?;
+        Ok((primary.width(), primary.height()))
+    });
+    match (read, missing.take()) {
+        (_, Some(range)) => Err(PartialFailure::Missing(range)),
+        (Ok(dimensions), None) => Ok(dimensions),
+        (Err(_), None) => Err(PartialFailure::Failed),
+    }
+}
+
+/// libheif's view of a [`Partial`]: the whole file's size, the parts read, and a note of
+/// the first bytes it asked for that are not.
+struct PartialReader<'a> {
+    partial: &'a Partial,
+    position: u64,
+    missing: Rc<Cell<Option<Range<u64>>>>,
+}
+
+impl Reader for PartialReader<'_> {
+    fn position(&mut self) -> u64 {
+        self.position
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.read_exact(buf).map(|()| buf.len())
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let (at, size) = (self.position, self.partial.size());
+        if at + buf.len() as u64 > size {
+            // Beyond the end of the file: no read gets it.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if !self.partial.read_at(at, buf) {
+            let first = self.missing.take();
+            let end = (at + (buf.len() as u64).max(MISSING_READ)).min(size);
+            self.missing.set(first.or(Some(at..end)));
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.position += buf.len() as u64;
+        Ok(())
+    }
+
+    fn seek(&mut self, position: u64) -> std::io::Result<u64> {
+        self.position = position;
+        Ok(position)
+    }
+
+    fn wait_for_file_size(&mut self, target_size: u64) -> ReaderGrowStatus {
+        if target_size > self.partial.size() {
+            ReaderGrowStatus::SizeBeyondEof
+        } else {
+            ReaderGrowStatus::SizeReached
+        }
+    }
 }
 
 /// The primary image's bits per luma sample (8, 10, 12) and whether it has an alpha

@@ -95,6 +95,29 @@ pub(crate) fn check(need: &Need, original: usize, limits: &InputLimits) -> Resul
     Ok(())
 }
 
+/// Whether an original of `size` bytes may be read whole into memory under the budget of
+/// `limits` (always, without one): what the budget leaves beside it is for its decode, which
+/// [`check`] holds to that. One that may not is never read whole: validate proves it from
+/// its bytes as they stream past (or accepts it on its header), thumbnail skips it.
+pub fn holds_original(size: u64, limits: &InputLimits) -> bool {
+    limits
+        .memory
+        .is_none_or(|budget| size <= budget.decode_bytes)
+}
+
+/// A size in bytes for a person, in the units Lambda gives memory in (MB of 2^20 bytes, GB
+/// of 2^30): "700 KB", "64 MB", "1.5 GB".
+pub fn show_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const GIB: u64 = 1 << 30;
+    match bytes {
+        b if b >= GIB => format!("{:.1} GB", b as f64 / GIB as f64),
+        b if b >= MIB => format!("{} MB", b.div_ceil(MIB)),
+        b if b >= KIB => format!("{} KB", b.div_ceil(KIB)),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// `width`×`height` as a message gives it: "100 MP" (the pixel count, as the limits name it).
 pub(crate) fn mp(width: u32, height: u32) -> String {
     format!("{} MP", megapixels(u64::from(width) * u64::from(height)))
@@ -215,6 +238,65 @@ mod tests {
             let error = decode::prove(&png[..cut], &inspection, &limits).expect_err("truncated");
             assert_eq!(error.error_name(), "Photo.InvalidImage", "{error}");
         }
+    }
+
+    #[test]
+    fn an_original_too_large_to_hold_is_proved_as_it_streams_past_or_on_its_header() {
+        // A 2 GiB original in a function left 16 MiB: never read whole. Its PNG rows (16 000
+        // bytes each) are read as they arrive; a JPEG is accepted on its header.
+        let limits = InputLimits {
+            memory: Some(MemoryBudget {
+                function_mb: 112,
+                decode_bytes: 16 * MIB,
+            }),
+            ..InputLimits::default()
+        };
+        let size = 2 << 30;
+        assert!(!crate::holds_original(size, &limits));
+        assert!(crate::holds_original(16 * MIB, &limits));
+        assert!(crate::holds_original(size, &InputLimits::default()));
+        let png = black_png(2000, 1000, png::ColorType::Rgba, png::BitDepth::Sixteen);
+        let inspection = inspect(&png, &limits).expect("valid");
+        let head = &png[..png.len().min(256 << 10)];
+        let proof = crate::prove_streamed(&png[..], head, size, &inspection, &limits);
+        let Ok(Proof::Streamed(over)) = proof else {
+            panic!("{proof:?}")
+        };
+        assert_eq!(
+            over.to_string(),
+            "2 MP 16-bit RGBA PNG of 2.0 GB needs about 2073 MB to decode, the function has \
+             112 MB (16 MB of it free to decode with)"
+        );
+        let cut = &png[..png.len() - 20];
+        let error =
+            crate::prove_streamed(cut, head, size, &inspection, &limits).expect_err("truncated");
+        assert!(
+            error.to_string().starts_with("PNG data is corrupt"),
+            "{error}"
+        );
+
+        let jpeg = encode_jpeg(&RgbImage::from_pixel(600, 400, Rgb([1, 2, 3])));
+        let inspection = inspect(&jpeg, &limits).expect("valid");
+        // Nothing of it is read beyond its header.
+        let nothing: &[u8] = &[];
+        let proof = crate::prove_streamed(nothing, &jpeg, size, &inspection, &limits);
+        let Ok(Proof::Header(over)) = proof else {
+            panic!("{proof:?}")
+        };
+        assert_eq!(
+            over.to_string(),
+            "0.2 MP baseline JPEG of 2.0 GB needs about 2053 MB to decode, the function has \
+             112 MB (16 MB of it free to decode with)"
+        );
+    }
+
+    #[test]
+    fn sizes_are_shown_in_lambdas_units() {
+        assert_eq!(crate::show_bytes(100), "100 bytes");
+        assert_eq!(crate::show_bytes(700 << 10), "700 KB");
+        assert_eq!(crate::show_bytes(64 << 20), "64 MB");
+        assert_eq!(crate::show_bytes(3 << 29), "1.5 GB");
+        assert_eq!(crate::show_bytes(3_000_000_000), "2.8 GB");
     }
 
     /// The cases [`estimates_hold_above_measured_peaks`] measures, each in a process of its

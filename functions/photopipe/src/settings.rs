@@ -44,7 +44,10 @@ pub const DEFAULT_WASABI_SECRET_NAME: &str = "demo/wasabi/access";
 /// Input limits, checked before anything is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputLimits {
-    /// Largest original accepted, in bytes (`MAX_BYTES`, default 64 MiB).
+    /// Largest original accepted, in bytes (`MAX_BYTES`, default and at most 5 GiB: the
+    /// largest object one PutObject uploads, which every step handles: validate and
+    /// thumbnail read only its header where it is too large to hold in memory, archive
+    /// uploads it in parts, quarantine copies it in parts beyond CopyObject's 5 GiB).
     pub max_bytes: u64,
     /// Largest width × height accepted (`MAX_PIXELS`, default 100 MP).
     pub max_pixels: u64,
@@ -57,7 +60,7 @@ pub struct InputLimits {
 impl Default for InputLimits {
     fn default() -> Self {
         Self {
-            max_bytes: 64 * 1024 * 1024,
+            max_bytes: 5 * 1024 * MIB,
             max_pixels: 100_000_000,
             memory: None,
         }
@@ -121,8 +124,8 @@ impl MemoryBudget {
     pub const RUNTIME_RESERVE_BYTES: u64 = 96 * MIB;
 
     /// The budget of a function of `function_mb` MB: its memory less
-    /// [`Self::RUNTIME_RESERVE_BYTES`], 928 MiB of 1024 MB. (Reading the original briefly
-    /// holds it twice, before any decode, when nothing else is.)
+    /// [`Self::RUNTIME_RESERVE_BYTES`], 928 MiB of 1024 MB. (An original is read into one
+    /// buffer of its size, held once; one larger than the budget is never read whole.)
     pub fn for_function(function_mb: u64) -> Self {
         Self {
             function_mb,

@@ -6,7 +6,9 @@
 //! replaces the newer picture. A thumbnail already made from the same bytes with the same
 //! rendition (a duplicate event, a redrive) is found and reused, not made again. A
 //! rendition whose decode does not fit in the function's memory is skipped by name, with
-//! nothing written for it: the step still succeeds and the photo is still archived.
+//! nothing written for it: the step still succeeds and the photo is still archived. An
+//! original too large to hold in the function's memory is not read at all: every rendition
+//! is skipped so.
 
 use std::collections::HashMap;
 
@@ -45,8 +47,9 @@ enum Existing {
 /// What rendering gave for one rendition.
 enum Rendered {
     Made(Thumbnail),
-    /// Its decode does not fit in the function's memory.
-    OverBudget(OverBudget),
+    /// Not made: the original or its decode does not fit in the function's memory (why,
+    /// for a person).
+    Skipped(String),
 }
 
 pub async fn handle(
@@ -111,7 +114,7 @@ pub async fn handle(
             };
             let thumb = match &rendered[&i] {
                 Rendered::Made(thumb) => thumb,
-                Rendered::OverBudget(_) => continue,
+                Rendered::Skipped(_) => continue,
             };
             let Some(record) = write(
                 s3,
@@ -150,26 +153,42 @@ fn outcomes(
         .enumerate()
         .filter_map(|(i, e)| match (e, rendered.get(&i)) {
             (Existing::Made(record), _) => Some(RenditionOutcome::Made(record)),
-            (_, Some(Rendered::OverBudget(over))) => Some(RenditionOutcome::Skipped {
+            (_, Some(Rendered::Skipped(why))) => Some(RenditionOutcome::Skipped {
                 rendition: renditions[i].to_string(),
-                skipped: format!(
-                    "{over}: thumbnail skipped; raise the thumbnail function's memory to make it"
-                ),
+                skipped: why.clone(),
             }),
             _ => None,
         })
         .collect()
 }
 
+/// What a skipped rendition's record says after why: what to do.
+const RAISE_MEMORY: &str = "thumbnail skipped; raise the thumbnail function's memory to make it";
+
 /// Reads the original (checking it is still the bytes validate saw) and makes `wanted`
 /// from one decode, those whose decode fits in memory: where all of them together do not
-/// fit, the ones that fit alone, and the others are over budget.
+/// fit, the ones that fit alone, and the others are over budget. An original too large to
+/// hold in memory is not read: every one is skipped.
 async fn render(
     s3: &Client,
     photo: &Photo,
     wanted: &[Rendition],
     limits: &InputLimits,
 ) -> Result<Vec<Rendered>> {
+    if let (false, Some(budget)) = (imaging::holds_original(photo.size, limits), limits.memory) {
+        let why = format!(
+            "the original is {}; the thumbnail function has {} MB ({} of it free to hold an \
+             original and decode it): {RAISE_MEMORY}",
+            imaging::show_bytes(photo.size),
+            budget.function_mb,
+            imaging::show_bytes(budget.decode_bytes)
+        );
+        tracing::warn!(key = %photo.source.key, size = photo.size, %why, "thumbnails skipped, the original unread");
+        return Ok(wanted
+            .iter()
+            .map(|_| Rendered::Skipped(why.clone()))
+            .collect());
+    }
     let original = s3::read_original(s3, &photo.source, limits).await?;
     let bytes = &original.bytes;
     let actual = s3::sha256_hex(bytes);
@@ -204,7 +223,7 @@ async fn render(
         .map(|(over, rendition)| match over {
             Some(over) => {
                 tracing::warn!(key = %photo.source.key, %rendition, %over, "thumbnail skipped");
-                Ok(Rendered::OverBudget(over))
+                Ok(Rendered::Skipped(format!("{over}: {RAISE_MEMORY}")))
             }
             None => made.next().map(Rendered::Made).ok_or_else(|| {
                 PipelineError::Internal(format!("no thumbnail made for {rendition}"))
@@ -506,6 +525,58 @@ mod tests {
         assert_eq!(rendition, "4096x4096:fit:jpeg:q80");
         assert!(skipped.contains("the function has 160 MB"), "{skipped}");
         assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_original_too_large_to_hold_is_not_read_and_every_rendition_skipped_by_name() {
+        // What validate accepted on its header: a 2 GiB JPEG, in a 1024 MB function.
+        let photo = Photo {
+            size: 2 << 30,
+            width: 600,
+            height: 400,
+            ..testing::photo("photos/a.jpg", b"its first bytes")
+        };
+        let (head, current) = (no_thumbnail(), current("v1"));
+        let get = mock!(Client::get_object).then_output(|| GetObjectOutput::builder().build());
+        let put = mock!(Client::put_object).then_output(|| PutObjectOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&head, &current, &get, &put]
+        );
+        let dependencies = Dependencies {
+            s3: client,
+            bucket: "thumbs".into(),
+            settings: "256x256,1024x768:fill:webp".parse().expect("renditions"),
+            limits: InputLimits {
+                memory: Some(MemoryBudget::for_function(1024)),
+                ..InputLimits::default()
+            },
+        };
+        let outcomes = handle(&dependencies, PhotoRequest { photo })
+            .await
+            .expect("skipped, not failed");
+        let why = "the original is 2.0 GB; the thumbnail function has 1024 MB (928 MB of it \
+                   free to hold an original and decode it): thumbnail skipped; raise the \
+                   thumbnail function's memory to make it";
+        assert_eq!(
+            outcomes,
+            [
+                RenditionOutcome::Skipped {
+                    rendition: "256x256:fit:jpeg:q80".into(),
+                    skipped: why.into(),
+                },
+                RenditionOutcome::Skipped {
+                    rendition: "1024x768:fill:webp:q80".into(),
+                    skipped: why.into(),
+                },
+            ]
+        );
+        assert_eq!(
+            (get.num_calls(), put.num_calls()),
+            (0, 0),
+            "the original is never read, nothing written"
+        );
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod jpeg_reduced;
 mod png;
 mod webp;
 
+use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use photopipe::format::ImageFormat;
@@ -63,11 +64,13 @@ pub(crate) fn need(bytes: &[u8], inspection: &Inspection, purpose: DecodeFor<'_>
 pub enum Proof {
     /// Decoded, at the smallest size the format allows.
     Decoded,
-    /// Its decode does not fit in memory (why); its every row (PNG) or scan (JPEG, by its
-    /// DC coefficients) was read another way that does.
+    /// Its decode, or the original itself, does not fit in memory (why); its every row
+    /// (PNG, from memory or as it streams past) or scan (JPEG, by its DC coefficients, from
+    /// memory) was read another way that does.
     Streamed(OverBudget),
-    /// Its decode does not fit in memory (why) and it has no other way to read it: it is
-    /// accepted on its header, which was read and checked against the limits.
+    /// Its decode, or the original itself, does not fit in memory (why) and it has no other
+    /// way to read it: it is accepted on its header, which was read and checked against the
+    /// limits.
     Header(OverBudget),
 }
 
@@ -106,6 +109,66 @@ pub(crate) fn prove(bytes: &[u8], inspection: &Inspection, limits: &InputLimits)
             Ok(Proof::Streamed(over))
         }),
         (_, Err(over)) => Ok(Proof::Header(over)),
+    }
+}
+
+/// validate's proof for an original too large to hold in memory (see
+/// [`memory::holds_original`]), read from `source` (its every byte, from the first) as it
+/// arrives, never whole: a PNG row by row, where a row's buffers fit in the budget of
+/// `limits`; any other format (JPEG's scan-by-scan proof and every decode need the file in
+/// memory) is accepted on its header, as [`prove`] accepts what nothing fits. `head` is the
+/// original's first bytes, its header among them; `size` its length.
+pub(crate) fn prove_streamed(
+    source: impl Read,
+    head: &[u8],
+    size: u64,
+    inspection: &Inspection,
+    limits: &InputLimits,
+) -> Result<Proof> {
+    let over = original_over_budget(head, size, inspection, limits);
+    if inspection.format != ImageFormat::Png {
+        return Ok(Proof::Header(over));
+    }
+    guarded(inspection.format, || {
+        let fits = png::rows_need(head, inspection.width, inspection.height)
+            .is_ok_and(|rows| memory::check(&rows, head.len(), limits).is_ok());
+        if !fits {
+            return Ok(Proof::Header(over));
+        }
+        png::read_every_row_from(source)?;
+        Ok(Proof::Streamed(over))
+    })
+}
+
+/// Why an original of `size` bytes is not read whole: it and the proof's decode (estimated
+/// from its header in `head` where that holds what the estimate reads) need more than the
+/// budget of `limits` has.
+fn original_over_budget(
+    head: &[u8],
+    size: u64,
+    inspection: &Inspection,
+    limits: &InputLimits,
+) -> OverBudget {
+    let (width, height) = (inspection.width, inspection.height);
+    let need = guarded(inspection.format, || {
+        need(head, inspection, DecodeFor::Proof)
+    })
+    .ok();
+    let (image, decode) = match need {
+        Some(need) => (need.image, need.peak),
+        None => (
+            format!("{} {}", memory::mp(width, height), inspection.format.name()),
+            0,
+        ),
+    };
+    let (function_mb, available) = limits
+        .memory
+        .map_or((0, 0), |budget| (budget.function_mb, budget.decode_bytes));
+    OverBudget {
+        image: format!("{image} of {}", memory::show_bytes(size)),
+        needed: size.saturating_add(decode),
+        function_mb,
+        available,
     }
 }
 

@@ -2,7 +2,7 @@
 //! image data inflated and unfiltered by the png crate, one row held at a time, so a
 //! truncated or corrupt file is still found.
 
-use std::io::Cursor;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 
 use photopipe::{PipelineError, Result};
 
@@ -11,9 +11,49 @@ use crate::memory::{Need, SLACK, mp};
 /// Reads every row of the image (every pass of an interlaced one) and the rest of its
 /// image data, in the stored layout (nothing expanded).
 pub(crate) fn read_every_row(bytes: &[u8]) -> Result<()> {
-    let mut reader = reader(bytes)?;
+    every_row(reader(bytes)?)
+}
+
+/// [`read_every_row`] of a PNG read from `source` as it arrives (an original streamed from
+/// S3, too large to hold), a buffer's worth held at a time.
+pub(crate) fn read_every_row_from(source: impl Read) -> Result<()> {
+    let mut decoder = png::Decoder::new(Forward(BufReader::with_capacity(64 << 10, source)));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    every_row(decoder.read_info().map_err(corrupt)?)
+}
+
+fn every_row<R: BufRead + Seek>(mut reader: png::Reader<R>) -> Result<()> {
     while reader.next_row().map_err(corrupt)?.is_some() {}
     Ok(())
+}
+
+/// A stream read once, front to back: the png crate asks for `Seek` but reads a still
+/// image without seeking.
+struct Forward<R>(BufReader<R>);
+
+impl<R: Read> Read for Forward<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> BufRead for Forward<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.0.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.0.consume(amount);
+    }
+}
+
+impl<R> Seek for Forward<R> {
+    fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a streamed PNG is read front to back",
+        ))
+    }
 }
 
 /// What [`read_every_row`] needs: the png crate's buffer of inflated rows (a few rows, 128

@@ -14,6 +14,38 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The SHA-256 and length of bytes hashed as they stream past, never held together.
+#[derive(Clone, Default)]
+pub struct StreamingSha256 {
+    hasher: Sha256,
+    length: u64,
+}
+
+impl std::fmt::Debug for StreamingSha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingSha256")
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamingSha256 {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.length += bytes.len() as u64;
+    }
+
+    /// How many bytes are hashed so far.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// Lower-case hex SHA-256 of every byte hashed.
+    pub fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
+
 /// Base64 of a hex SHA-256, as `x-amz-checksum-sha256` wants it.
 pub fn sha256_base64(hex_digest: &str) -> Result<String> {
     use base64::Engine;
@@ -116,6 +148,15 @@ mod tests {
     use aws_sdk_s3::operation::head_object::HeadObjectError;
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[test]
+    fn a_streamed_sha256_is_the_sha256_of_the_bytes_together() {
+        let mut streamed = StreamingSha256::default();
+        streamed.update(b"hello ");
+        streamed.update(b"world");
+        assert_eq!(streamed.length(), 11);
+        assert_eq!(streamed.finish(), sha256_hex(b"hello world"));
+    }
 
     #[tokio::test]
     async fn recorded_tells_absent_same_and_other_apart() {
