@@ -105,7 +105,7 @@ describe('timeouts and retry budgets', () => {
     // Each function's timeout plus 30 s (archive streams up to 5 GiB to Wasabi and reads it
     // back; cleanup copies a multi-GB quarantine in parts), pinned so a change is a deliberate one.
     expect(Object.fromEntries(taskEntries.map(([name, state]) => [name, state.TimeoutSeconds]))).toEqual({
-      Validate: 90,
+      Validate: 330,
       Thumbnail: 90,
       Archive: 930,
       Cleanup: 330,
