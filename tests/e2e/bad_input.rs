@@ -7,10 +7,10 @@
 //! succeeds or ends with a named error and a human message; no function crashes (no
 //! `Runtime.*` or `Sandbox.*` failure in any history); nothing is lost.
 
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use aws_sdk_sfn::types::ExecutionStatus;
 use photopipe_local::stack::workspace_root;
 
-use crate::{assert_nothing_lost, process, stack};
+use crate::{assert_nothing_lost, failed_attempts, process, stack};
 
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(workspace_root().join("samples/photos").join(name)).expect("sample")
@@ -140,18 +140,9 @@ async fn every_bad_input_gets_a_named_outcome_and_nothing_crashes() {
                 finished.cause
             ),
         }
-        let history = stack
-            .sfn
-            .get_execution_history()
-            .execution_arn(&started.execution_arn)
-            .send()
+        let crashes: Vec<String> = failed_attempts(&stack, &started.execution_arn)
             .await
-            .expect("history");
-        let crashes: Vec<_> = history
-            .events()
-            .iter()
-            .filter(|e| e.r#type() == &HistoryEventType::LambdaFunctionFailed)
-            .filter_map(|e| e.lambda_function_failed_event_details()?.error())
+            .into_iter()
             .filter(|error| !error.starts_with("Photo."))
             .collect();
         assert!(crashes.is_empty(), "{key}: a function crashed: {crashes:?}");

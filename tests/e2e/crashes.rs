@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use aws_sdk_sfn::types::ExecutionStatus;
 use hyper::Method;
 use photopipe_local::fault_proxy::{FaultProxy, Held};
 use photopipe_local::run;
 use photopipe_local::stack::{ARCHIVE, LocalStack, workspace_root};
 
-use crate::{archive_key, assert_nothing_lost, keys, stack};
+use crate::{archive_key, assert_nothing_lost, failed_attempts, keys, stack};
 
 /// A PNG of noise over 16 MiB: archived in parts.
 fn big_png() -> Vec<u8> {
@@ -72,19 +72,9 @@ async fn crash_at(
         done.error,
         done.cause
     );
-    let history = stack
-        .sfn
-        .get_execution_history()
-        .execution_arn(&started.execution_arn)
-        .max_results(1000)
-        .send()
+    let crashes = failed_attempts(stack, &started.execution_arn)
         .await
-        .expect("history");
-    let crashes = history
-        .events()
         .iter()
-        .filter(|e| e.r#type() == &HistoryEventType::LambdaFunctionFailed)
-        .filter_map(|e| e.lambda_function_failed_event_details()?.error())
         .filter(|error| *error == "Runtime.ExitError")
         .count();
     assert_eq!(crashes, 1, "{key}: the crash was retried");

@@ -2,10 +2,10 @@
 //! than the SDK's own retries last, the archive step fails with `Photo.Transient`, the state
 //! machine's `Retry` runs it again, and the photo is archived.
 
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use aws_sdk_sfn::types::ExecutionStatus;
 use photopipe_local::stack::{ARCHIVE, DROPBOX};
 
-use crate::{archive_key, assert_nothing_lost, keys, process, stack};
+use crate::{archive_key, assert_nothing_lost, failed_attempts, keys, process, stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasabi_unavailable_at_first_is_retried_to_success() {
@@ -27,24 +27,10 @@ async fn wasabi_unavailable_at_first_is_retried_to_success() {
         finished.error,
         finished.cause
     );
-    let history = stack
-        .sfn
-        .get_execution_history()
-        .execution_arn(&started.execution_arn)
-        .send()
-        .await
-        .expect("history");
-    let transient_failures = history
-        .events()
-        .iter()
-        .filter(|e| e.r#type() == &HistoryEventType::LambdaFunctionFailed)
-        .filter_map(|e| e.lambda_function_failed_event_details())
-        .filter(|d| d.error() == Some("Photo.Transient"))
-        .count();
+    let failures = failed_attempts(&stack, &started.execution_arn).await;
     assert!(
-        transient_failures >= 1,
-        "no Photo.Transient failure was retried: {:?}",
-        history.events()
+        failures.iter().any(|error| error == "Photo.Transient"),
+        "no Photo.Transient failure was retried: {failures:?}"
     );
     assert_eq!(keys(&stack.wasabi_s3, ARCHIVE).await, vec![archived]);
     assert!(keys(&stack.s3, DROPBOX).await.is_empty());

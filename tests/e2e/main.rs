@@ -98,3 +98,22 @@ async fn assert_nothing_lost(stack: &LocalStack) {
         .expect("the invariant can be checked");
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+/// The error name of every failed Lambda attempt in an execution's history, in order.
+async fn failed_attempts(stack: &LocalStack, execution_arn: &str) -> Vec<String> {
+    let history = stack
+        .sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .max_results(1000)
+        .send()
+        .await
+        .expect("history");
+    history
+        .events()
+        .iter()
+        .filter(|e| e.r#type() == &aws_sdk_sfn::types::HistoryEventType::LambdaFunctionFailed)
+        .filter_map(|e| e.lambda_function_failed_event_details()?.error())
+        .map(str::to_owned)
+        .collect()
+}
