@@ -63,18 +63,30 @@ pub async fn tag_outcome(client: &Client, source: &SourceObject, outcome: Outcom
         .tag_set(tag)
         .build()
         .map_err(|e| PipelineError::Internal(format!("outcome tagging: {e}")))?;
-    client
+    let tagged = client
         .put_object_tagging()
         .bucket(&source.bucket)
         .key(&source.key)
         .set_version_id(source.version_id.clone())
         .tagging(tagging)
         .send()
-        .await
-        .map_err(|err| {
-            PipelineError::from_sdk(&format!("PutObjectTagging {}", source.describe()), err)
-        })?;
-    Ok(())
+        .await;
+    match tagged {
+        Ok(_) => Ok(()),
+        // The version itself is gone (permanently deleted): nothing is left to expire.
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 404) =>
+        {
+            tracing::warn!(source = %source.describe(), "no such version to tag");
+            Ok(())
+        }
+        Err(err) => Err(PipelineError::from_sdk(
+            &format!("PutObjectTagging {}", source.describe()),
+            err,
+        )),
+    }
 }
 
 /// What [`remove_original`] found.
@@ -485,6 +497,23 @@ mod tests {
         assert_eq!(err.error_name(), "Photo.Transient", "{err}");
         assert_eq!(abort.num_calls(), 1, "no incomplete upload is left behind");
         assert_eq!((tag.num_calls(), delete.num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn tagging_a_version_that_is_gone_is_no_error() {
+        let gone = mock!(Client::put_object_tagging).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(404).expect("status"),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>NoSuchVersion</Code><Message>gone</Message></Error>",
+                ),
+            )
+        });
+        let client = mock_client!(aws_sdk_s3, [&gone]);
+        assert_eq!(
+            tag_outcome(&client, &source(Some("v1")), Outcome::Archived).await,
+            Ok(())
+        );
     }
 
     #[tokio::test]
