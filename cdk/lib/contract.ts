@@ -87,6 +87,8 @@ export interface SettingsContract {
      */
     readonly outcomeTag: OutcomeTagContract;
   };
+  /** The retry waits `fastRetries` puts in every retrier of the ASL (the local run's `--fast-retries` too). */
+  readonly retries: { readonly fast: { readonly intervalSeconds: number; readonly maxDelaySeconds: number } };
   readonly settings: {
     readonly wasabiRegion: TextSettingContract;
     readonly wasabiEndpoint: TextSettingContract;

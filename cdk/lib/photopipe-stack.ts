@@ -39,6 +39,7 @@ export class PhotopipeStack extends Stack {
       cleanup: functions.cleanup,
       logRetentionDays: settings.logRetentionDays,
       logExecutionData: settings.logExecutionData,
+      fastRetries: settings.fastRetries,
     });
     const trigger = new UploadTrigger(this, 'Trigger', { dropbox: buckets.dropbox, stateMachine: pipeline.stateMachine });
     const operations = new Operations(this, 'Operations', {

@@ -48,6 +48,12 @@ export interface DeploymentSettings {
   readonly breakGlassRoleArn?: string;
   /** Whether the state machine's log events carry each state's input and output (key names, results). */
   readonly logExecutionData: boolean;
+  /**
+   * The ASL's retry waits cut to seconds (`retries.fast` of `contract/settings.json`), the
+   * attempts unchanged: for a test stack, where an outage should show in a minute. Off, the
+   * production schedule in `statemachine/pipeline.asl.json`.
+   */
+  readonly fastRetries: boolean;
   /** Days the functions', the state machine's and the failed runs' log groups keep their events. */
   readonly logRetentionDays: number;
   /** Where the alarms are mailed (an SNS e-mail subscription, to be confirmed); absent, the topic has no subscriber. */
@@ -71,6 +77,7 @@ export const DEPLOYMENT_SETTINGS = {
     what: 'an IAM role ARN such as arn:aws:iam::123456789012:role/break-glass',
   },
   logExecutionData: { default: false },
+  fastRetries: { default: false },
   logRetentionDays: { default: 90, allowed: LOG_RETENTION_DAYS },
   alarmEmail: { pattern: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$', what: 'an e-mail address' },
   maxWaitingMinutes: { default: 60, min: 5, max: 10080 },
@@ -95,6 +102,7 @@ export const DEFAULT_SETTINGS: Settings = {
   noncurrentVersionDays: SPEC.noncurrentVersionDays.default,
   createGroups: DEPLOYMENT_SETTINGS.createGroups.default,
   logExecutionData: DEPLOYMENT_SETTINGS.logExecutionData.default,
+  fastRetries: DEPLOYMENT_SETTINGS.fastRetries.default,
   logRetentionDays: DEPLOYMENT_SETTINGS.logRetentionDays.default,
   maxWaitingMinutes: DEPLOYMENT_SETTINGS.maxWaitingMinutes.default,
   reservedConcurrency: { ...DEPLOYMENT_SETTINGS.reservedConcurrency.default },
@@ -148,7 +156,7 @@ export function parseSettings(raw: unknown): Settings {
 /** Checks the deployment settings as `parseSettings` checks the contract's. */
 function checkDeploymentSettings(settings: Settings): void {
   const spec = DEPLOYMENT_SETTINGS;
-  for (const name of ['createGroups', 'logExecutionData'] as const) {
+  for (const name of ['createGroups', 'logExecutionData', 'fastRetries'] as const) {
     if (typeof settings[name] !== 'boolean') {
       throw new Error(`photopipe setting ${name} must be true or false, got ${JSON.stringify(settings[name])}`);
     }

@@ -356,6 +356,25 @@ describe('state machine', () => {
     });
   });
 
+  test('fastRetries cuts every retrier\'s waits to the contract\'s fast values and keeps every attempt', () => {
+    const production = JSON.parse(definition);
+    const [machine] = Object.values(synth(parseSettings({ fastRetries: true })).findResources('AWS::StepFunctions::StateMachine'));
+    const fast = JSON.parse(machine.Properties.DefinitionString);
+    let retriers = 0;
+    for (const [name, state] of Object.entries<{ Retry?: Record<string, unknown>[] }>(production.States)) {
+      for (const [i, retrier] of (state.Retry ?? []).entries()) {
+        retriers += 1;
+        expect([name, fast.States[name].Retry[i]]).toEqual([
+          name,
+          { ...retrier, IntervalSeconds: SETTINGS.retries.fast.intervalSeconds, MaxDelaySeconds: SETTINGS.retries.fast.maxDelaySeconds },
+        ]);
+      }
+    }
+    expect(retriers).toBeGreaterThanOrEqual(15);
+    expect(SETTINGS.retries.fast).toEqual({ intervalSeconds: 1, maxDelaySeconds: 2 });
+    expect(() => parseSettings({ fastRetries: 'yes' })).toThrow(/fastRetries must be true or false/);
+  });
+
   test('every ${...} in the ASL file has a substitution, each naming one of our functions', () => {
     const placeholders = [...new Set([...definition.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort();
     expect(placeholders).toEqual(['ArchiveFunctionArn', 'CleanupFunctionArn', 'ThumbnailFunctionArn', 'ValidateFunctionArn']);

@@ -1,5 +1,6 @@
-//! The functions' sizes from `contract/functions.json`, the file the CDK app deploys them
-//! with: each function's memory and timeout, so the local host runs each one as AWS would.
+//! What the local stack takes from `contract/`, the files the CDK app deploys with: each
+//! function's memory and timeout (`functions.json`), so the local host runs each one as AWS
+//! would, and the fast retry waits (`settings.json`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +10,31 @@ use serde::Deserialize;
 
 /// `contract/functions.json`, compiled in.
 const FUNCTIONS_JSON: &str = include_str!("../../contract/functions.json");
+/// `contract/settings.json`, compiled in.
+const SETTINGS_JSON: &str = include_str!("../../contract/settings.json");
+
+/// The retry waits `--fast-retries` puts in every retrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FastRetries {
+    pub interval_seconds: u64,
+    pub max_delay_seconds: u64,
+}
+
+/// `retries.fast` of `contract/settings.json`.
+pub fn fast_retries() -> anyhow::Result<FastRetries> {
+    #[derive(Deserialize)]
+    struct Retries {
+        fast: FastRetries,
+    }
+    #[derive(Deserialize)]
+    struct Settings {
+        retries: Retries,
+    }
+    let settings: Settings =
+        serde_json::from_str(SETTINGS_JSON).context("contract/settings.json is not valid")?;
+    Ok(settings.retries.fast)
+}
 
 /// One function's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

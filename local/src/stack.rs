@@ -295,9 +295,11 @@ async fn create_buckets(
     Ok(())
 }
 
-/// The definition with every retrier's waits cut to 1 s, growing to at most 2 s: the same
-/// errors retried the same number of times, in seconds instead of minutes.
+/// The definition with every retrier's waits cut to `contract/settings.json`'s
+/// `retries.fast` (1 s, growing to at most 2 s), as the CDK app's `fastRetries` does: the
+/// same errors retried the same number of times, in seconds instead of minutes.
 pub fn fast_retries(definition: &str) -> anyhow::Result<String> {
+    let fast = contract::fast_retries()?;
     let mut asl: serde_json::Value = serde_json::from_str(definition)?;
     let states = asl["States"]
         .as_object_mut()
@@ -305,8 +307,8 @@ pub fn fast_retries(definition: &str) -> anyhow::Result<String> {
     for state in states.values_mut() {
         let retriers = state.get_mut("Retry").and_then(|r| r.as_array_mut());
         for retrier in retriers.into_iter().flatten() {
-            retrier["IntervalSeconds"] = 1.into();
-            retrier["MaxDelaySeconds"] = 2.into();
+            retrier["IntervalSeconds"] = fast.interval_seconds.into();
+            retrier["MaxDelaySeconds"] = fast.max_delay_seconds.into();
         }
     }
     Ok(serde_json::to_string_pretty(&asl)?)

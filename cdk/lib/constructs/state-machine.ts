@@ -16,7 +16,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PREFIXES } from '../contract';
+import { PREFIXES, SETTINGS } from '../contract';
 
 export const DEFINITION_FILE = path.join(__dirname, '..', '..', '..', 'statemachine', 'pipeline.asl.json');
 
@@ -33,6 +33,25 @@ export interface PipelineStateMachineProps {
    * history keeps them either way (for 90 days), for whoever may read it.
    */
   readonly logExecutionData: boolean;
+  /** Every retrier's waits cut to `contract/settings.json`'s `retries.fast`, attempts unchanged. */
+  readonly fastRetries: boolean;
+}
+
+/**
+ * The definition with every retrier's `IntervalSeconds` and `MaxDelaySeconds` set to the
+ * contract's fast values (what the local run's `--fast-retries` does too), the errors and
+ * attempts unchanged.
+ */
+export function withFastRetries(definition: string): string {
+  const asl = JSON.parse(definition) as { States: Record<string, { Retry?: Record<string, unknown>[] }> };
+  const { intervalSeconds, maxDelaySeconds } = SETTINGS.retries.fast;
+  for (const state of Object.values(asl.States)) {
+    for (const retrier of state.Retry ?? []) {
+      retrier.IntervalSeconds = intervalSeconds;
+      retrier.MaxDelaySeconds = maxDelaySeconds;
+    }
+  }
+  return JSON.stringify(asl, null, 2);
 }
 
 export class PipelineStateMachine extends Construct {
@@ -50,7 +69,9 @@ export class PipelineStateMachine extends Construct {
     this.logGroup = logGroup;
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromString(readFileSync(DEFINITION_FILE, 'utf8')),
+      definitionBody: sfn.DefinitionBody.fromString(
+        props.fastRetries ? withFastRetries(readFileSync(DEFINITION_FILE, 'utf8')) : readFileSync(DEFINITION_FILE, 'utf8'),
+      ),
       definitionSubstitutions: {
         ValidateFunctionArn: props.validate.functionArn,
         ThumbnailFunctionArn: props.thumbnail.functionArn,
