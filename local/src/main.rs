@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use photopipe::settings::{InputLimits, ThumbnailSettings};
+use photopipe::settings::{InputLimits, ThumbnailSettings, env};
 use photopipe_local::run::{self, Report, RunOptions};
 use photopipe_local::stack::{LocalStack, StackOptions, workspace_root};
 
@@ -199,7 +199,7 @@ async fn run_pipeline(args: Args) -> anyhow::Result<()> {
             .collect();
         options
             .function_env
-            .push(("THUMBNAIL_RENDITIONS".into(), specs.join(",")));
+            .push((env::THUMBNAIL_RENDITIONS.into(), specs.join(",")));
         run_options.renditions.clone_from(&renditions.renditions);
     }
     let report = with_stack(options, async |stack| {

@@ -10,6 +10,7 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, EventBridgeConfiguration, NotificationConfiguration,
     VersioningConfiguration,
 };
+use photopipe::settings::env;
 
 use crate::contract;
 use crate::fault_proxy::FaultProxy;
@@ -193,11 +194,11 @@ impl LocalStack {
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
             ("AWS_ENDPOINT_URL", aws_faults.endpoint.clone()),
-            ("THUMBNAILS_BUCKET", THUMBNAILS.to_owned()),
-            ("WASABI_ENDPOINT", wasabi_faults.endpoint.clone()),
-            ("WASABI_REGION", settings.region.clone()),
-            ("WASABI_BUCKET", settings.bucket.clone()),
-            ("WASABI_SECRET_NAME", settings.secret_name.clone()),
+            (env::THUMBNAILS_BUCKET, THUMBNAILS.to_owned()),
+            (env::WASABI_ENDPOINT, wasabi_faults.endpoint.clone()),
+            (env::WASABI_REGION, settings.region.clone()),
+            (env::WASABI_BUCKET, settings.bucket.clone()),
+            (env::WASABI_SECRET_NAME, settings.secret_name.clone()),
         ];
         let specs = FUNCTIONS
             .into_iter()
