@@ -1,6 +1,7 @@
 //! What the local stack takes from `contract/`, the files the CDK app deploys with: each
 //! function's memory and timeout (`functions.json`), so the local host runs each one as AWS
-//! would, and the fast retry waits (`settings.json`).
+//! would, the fast retry waits (`settings.json`), and which errors reject a photo
+//! (`errors.json`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +13,31 @@ use serde::Deserialize;
 const FUNCTIONS_JSON: &str = include_str!("../../contract/functions.json");
 /// `contract/settings.json`, compiled in.
 const SETTINGS_JSON: &str = include_str!("../../contract/settings.json");
+
+/// `contract/errors.json`, compiled in.
+const ERRORS_JSON: &str = include_str!("../../contract/errors.json");
+
+/// The error names a run fails with when it rejected its photo (those `contract/errors.json`
+/// handles by quarantine).
+pub fn rejection_errors() -> anyhow::Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct ErrorName {
+        name: String,
+        handling: String,
+    }
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorName>,
+    }
+    let contract: Errors =
+        serde_json::from_str(ERRORS_JSON).context("contract/errors.json is not valid")?;
+    Ok(contract
+        .errors
+        .into_iter()
+        .filter(|e| e.handling == "quarantine")
+        .map(|e| e.name)
+        .collect())
+}
 
 /// The retry waits `--fast-retries` puts in every retrier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

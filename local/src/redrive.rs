@@ -6,38 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use aws_sdk_sfn::types::ExecutionStatus;
-use serde::Deserialize;
 
+use crate::contract;
 use crate::run::{self, Tracked};
 use crate::stack::LocalStack;
-
-/// `contract/errors.json`, compiled in.
-const ERRORS_JSON: &str = include_str!("../../contract/errors.json");
-
-#[derive(Debug, Deserialize)]
-struct Contract {
-    errors: Vec<ErrorName>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorName {
-    name: String,
-    handling: String,
-}
-
-/// The error names a run fails with when it rejected its photo (quarantined it).
-pub fn rejection_errors() -> anyhow::Result<Vec<String>> {
-    let contract: Contract =
-        serde_json::from_str(ERRORS_JSON).context("contract/errors.json is not valid")?;
-    Ok(contract
-        .errors
-        .into_iter()
-        .filter(|e| e.handling == "quarantine")
-        .map(|e| e.name)
-        .collect())
-}
 
 /// Whether a run that ended with `status` and `error` rejected its photo.
 pub fn is_rejection(status: &ExecutionStatus, error: Option<&str>, rejections: &[String]) -> bool {
@@ -70,7 +43,7 @@ pub async fn until_done(
     not_before: Instant,
     within: Duration,
 ) -> anyhow::Result<Rounds> {
-    let rejections = rejection_errors()?;
+    let rejections = contract::rejection_errors()?;
     let mut done = Rounds::default();
     loop {
         let due: Vec<usize> = (0..executions.len())
@@ -137,7 +110,7 @@ mod tests {
 
     #[test]
     fn rejected_photos_are_not_redriven_and_the_rest_are() {
-        let rejections = rejection_errors().expect("contract");
+        let rejections = crate::contract::rejection_errors().expect("contract");
         for name in [
             "Photo.InvalidImage",
             "Photo.UnsupportedFormat",

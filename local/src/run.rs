@@ -348,7 +348,7 @@ async fn report(
     seconds: f64,
     options: &RunOptions,
 ) -> anyhow::Result<Report> {
-    let rejections = redrive::rejection_errors()?;
+    let rejections = crate::contract::rejection_errors()?;
     let copies = archive_contents(stack).await?;
     let mut photos = Vec::new();
     let mut by_id = HashMap::new();
