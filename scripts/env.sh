@@ -22,6 +22,18 @@ ensure_venv() {
   export PATH="$ROOT/.venv/bin:$PATH"
 }
 
+# checkov, for the template scan of the CDK tests, in a venv of its own: it pins an old boto3
+# that moto, in .venv, must not be given. Only the test command needs it.
+ensure_checkov() {
+  local stamp=.venv-checkov/.requirements
+  if [ ! -x .venv-checkov/bin/checkov ] || ! cmp -s cdk/checkov-requirements.txt "$stamp"; then
+    echo "setting up .venv-checkov (checkov)" >&2
+    python3 -m venv .venv-checkov
+    .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r cdk/checkov-requirements.txt
+    cp cdk/checkov-requirements.txt "$stamp"
+  fi
+}
+
 # The CDK app's node_modules, exactly as package-lock.json says.
 ensure_node_modules() {
   local stamp=cdk/node_modules/.package-lock.json

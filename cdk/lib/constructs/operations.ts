@@ -20,6 +20,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { LOG_GROUP_WITHOUT_KMS, skipCheckov } from '../checkov';
 import { ERRORS, PREFIXES } from '../contract';
 import { PipelineFunction } from './pipeline-function';
 
@@ -127,6 +128,10 @@ export class Operations extends Construct {
         conditions: { ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) } },
       }),
     );
+    skipCheckov(this.topic, {
+      id: 'CKV_AWS_26',
+      comment: 'Carries only alarm state changes, never photo data, and CloudWatch cannot publish to a topic under the AWS-managed aws/sns key (see above).',
+    });
     if (props.alarmEmail !== undefined) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
@@ -135,6 +140,7 @@ export class Operations extends Construct {
       retention: props.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    skipCheckov(this.failedRuns, LOG_GROUP_WITHOUT_KMS);
     const rule = new events.Rule(this, 'RunFailed', {
       description: 'Every failed run of the photopipe state machine, to the log group its metric filters read',
       eventPattern: {

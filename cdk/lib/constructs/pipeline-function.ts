@@ -13,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BundlingOptions, RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
+import { LOG_GROUP_WITHOUT_KMS, PIPELINE_FUNCTION_SKIPS, UNRESERVED_CONCURRENCY, skipCheckov } from '../checkov';
 import { FunctionContract } from '../contract';
 
 const WORKSPACE = path.join(__dirname, '..', '..', '..');
@@ -118,6 +119,8 @@ export class PipelineFunction extends RustFunction {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, so AWS requires *.',
     });
+    skipCheckov(logGroup, LOG_GROUP_WITHOUT_KMS);
+    skipCheckov(this, ...PIPELINE_FUNCTION_SKIPS, ...(props.reservedConcurrency === undefined ? [UNRESERVED_CONCURRENCY] : []));
     this.binaryName = props.binaryName;
     this.bundlingOptions = bundling;
     this.access = new iam.Policy(scope, `${id}Access`, { statements: props.statements });

@@ -16,6 +16,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { LOG_GROUP_WITHOUT_KMS, skipCheckov } from '../checkov';
 import { PREFIXES, SETTINGS } from '../contract';
 
 export const DEFINITION_FILE = path.join(__dirname, '..', '..', '..', 'statemachine', 'pipeline.asl.json');
@@ -67,6 +68,7 @@ export class PipelineStateMachine extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.logGroup = logGroup;
+    skipCheckov(logGroup, LOG_GROUP_WITHOUT_KMS);
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromString(
@@ -107,6 +109,10 @@ export class UploadTrigger extends Construct {
       enforceSSL: true,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       retentionPeriod: Duration.days(14),
+    });
+    skipCheckov(this.deadLetters, {
+      id: 'CKV_AWS_27',
+      comment: 'Encrypted at rest with SQS-managed keys (SSE-SQS); the check accepts only a KMS key, which EventBridge would then need a key policy to use, for events that carry bucket and key names.',
     });
     Validations.of(this.deadLetters).acknowledge({
       id: 'AwsSolutions-SQS3',

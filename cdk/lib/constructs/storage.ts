@@ -12,6 +12,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { skipCheckov } from '../checkov';
 import { OUTCOME_TAG, PREFIXES } from '../contract';
 
 export interface PhotoBucketsProps {
@@ -59,6 +60,11 @@ export class PhotoBuckets extends Construct {
       lifecycleRules: [{ expiration: Duration.days(365) }],
     });
     // Not logged itself (that would loop); cdk-nag's S1 knows a bucket other buckets log to.
+    skipCheckov(
+      this.accessLogs,
+      { id: 'CKV_AWS_18', comment: 'The access-log bucket itself: logging its own accesses to itself would loop.' },
+      { id: 'CKV_AWS_21', comment: 'Holds S3 server access logs that S3 only ever appends as new objects and that expire after 365 days; versions would keep nothing more.' },
+    );
     this.dropbox = new s3.Bucket(this, 'Dropbox', {
       ...common,
       versioned: true,
@@ -73,6 +79,10 @@ export class PhotoBuckets extends Construct {
       ...common,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'thumbnails/',
+    });
+    skipCheckov(this.thumbnails, {
+      id: 'CKV_AWS_21',
+      comment: 'Thumbnails are derived: each can be made again from its original (archived at Wasabi), and every write is conditional on the current ETag, so versions would only keep superseded renditions.',
     });
   }
 }
