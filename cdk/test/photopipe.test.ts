@@ -4,7 +4,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FUNCTIONS, FunctionName, OUTCOME_TAG, PREFIXES, SETTINGS } from '../lib/contract';
-import { ARM64_BUILD, PipelineFunction, bundlingOptions } from '../lib/constructs/pipeline-function';
+import { ARM64_BUILD, BUILD_PROFILE_CONTEXT, PipelineFunction, bundlingOptions } from '../lib/constructs/pipeline-function';
 import { PhotopipeStack } from '../lib/photopipe-stack';
 import { DEFINITION_FILE } from '../lib/constructs/state-machine';
 import { DEFAULT_SETTINGS, parseSettings } from '../lib/settings';
@@ -186,8 +186,20 @@ describe('functions', () => {
     for (const fn of built) {
       const entry = FUNCTIONS.functions[fn.binaryName as FunctionName];
       expect([fn.binaryName, fn.bundlingOptions.commandHooks !== undefined]).toEqual([fn.binaryName, entry.linksImaging]);
-      expect(fn.bundlingOptions).toEqual(bundlingOptions(entry));
+      expect(fn.bundlingOptions).toEqual({ ...bundlingOptions(entry), profile: 'release' });
     }
+  });
+
+  test('a deploy builds the functions in the release profile; the test command\'s synth in dev, by context', () => {
+    const profiles = (context: Record<string, unknown>) => {
+      const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [], ...context } });
+      const stack = new PhotopipeStack(app, 'Test', { settings: DEFAULT_SETTINGS });
+      const built = stack.node.findAll().filter((c): c is PipelineFunction => c instanceof PipelineFunction);
+      return [...new Set(built.map((fn) => fn.bundlingOptions.profile))];
+    };
+    expect(profiles({})).toEqual(['release']);
+    expect(profiles({ [BUILD_PROFILE_CONTEXT]: 'dev' })).toEqual(['dev']);
+    expect(() => profiles({ [BUILD_PROFILE_CONTEXT]: '--release; rm' })).toThrow(/must name a cargo profile/);
   });
 
   test('each function has the memory and timeout of contract/functions.json', () => {

@@ -43,6 +43,22 @@ export function bundlingOptions(contract: FunctionContract): BundlingOptions {
   return contract.linksImaging ? ARM64_BUILD : {};
 }
 
+/**
+ * The context key naming the cargo profile the functions are built with: `release` (the
+ * default) for a deploy; the test command's `cdk synth` builds every function in `dev`, the
+ * one profile all its tests use, so CI compiles the workspace for ARM64 once and unoptimised.
+ */
+export const BUILD_PROFILE_CONTEXT = 'photopipe:buildProfile';
+
+/** The cargo profile of `scope`'s functions: the context's, or `release`. */
+export function buildProfile(scope: Construct): string {
+  const profile: unknown = scope.node.tryGetContext(BUILD_PROFILE_CONTEXT) ?? 'release';
+  if (typeof profile !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(profile)) {
+    throw new Error(`context ${BUILD_PROFILE_CONTEXT} must name a cargo profile such as release or dev, got ${JSON.stringify(profile)}`);
+  }
+  return profile;
+}
+
 /** A bucket and the key pattern (ending in `*`) a function may reach in it. */
 export interface ObjectWildcard {
   readonly bucket: s3.IBucket;
@@ -98,7 +114,7 @@ export class PipelineFunction extends RustFunction {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `photopipe ${props.binaryName} function`,
     });
-    const bundling = bundlingOptions(props.contract);
+    const bundling: BundlingOptions = { ...bundlingOptions(props.contract), profile: buildProfile(scope) };
     super(scope, id, {
       manifestPath: WORKSPACE_MANIFEST,
       binaryName: props.binaryName,
