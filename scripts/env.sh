@@ -54,34 +54,62 @@ build_binaries() {
   cargo build --workspace --bins
 }
 
-# The function with the most C and C++ in it (libwebp, mozjpeg, libheif with libde265),
-# cross-built for Lambda's ARM64 as `cdk deploy` does (cargo-lambda, zig as the C and C++
-# compiler, no Docker, the same variables as cdk/lib/functions.ts), in the test profile to keep
-# CI short. The result must be an aarch64 executable that needs nothing beyond glibc and
-# carries libde265's decoder (without it libheif builds fine and refuses every HEIC).
-check_arm64_build() {
-  local dir="$CARGO_TARGET_DIR/lambda-arm64-check" bootstrap de265="$ROOT/.cache/libde265/aarch64"
-  scripts/libde265 aarch64
-  CMAKE_PREFIX_PATH="$de265" PKG_CONFIG_PATH="$de265/lib/pkgconfig" PKG_CONFIG_ALLOW_CROSS=1 \
-    cargo lambda build --arm64 --package thumbnail --lambda-dir "$dir"
-  bootstrap="$dir/thumbnail/bootstrap"
-  local machine
-  machine=$(od -An -tx1 -j18 -N2 "$bootstrap" | tr -d ' \n')
-  if [ "$machine" != "b700" ]; then
-    echo "thumbnail/bootstrap is not an aarch64 ELF (e_machine $machine)" >&2
-    return 1
-  fi
-  local needed
-  needed=$(readelf -d "$bootstrap" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -v -E '^(libc|libm|libdl|libpthread|librt|libgcc_s)\.so|^ld-linux-aarch64' || true)
-  if [ -n "$needed" ]; then
-    echo "thumbnail/bootstrap needs shared libraries the Lambda runtime lacks: $needed" >&2
-    return 1
-  fi
-  # grep -c reads to the end: with -q, pipefail would count readelf's SIGPIPE as a failure.
-  if [ "$(readelf -Ws "$bootstrap" | grep -c ' de265_decode$')" = 0 ]; then
-    echo "thumbnail/bootstrap has no libde265: libheif was built without its HEVC decoder" >&2
-    return 1
-  fi
+# `cdk synth` as `cdk deploy` runs it, offline: cdk-nag's checks gate it, and cargo-lambda
+# really builds every function for Lambda's ARM64 (zig as the C and C++ compiler, no Docker),
+# in the tests' one profile (dev, by context photopipe:buildProfile) to keep CI short. Prints
+# each function's artifact size. Each must be an aarch64 executable that needs nothing beyond
+# glibc, and each that contract/functions.json says links the imaging engine must carry
+# libde265's decoder (without it libheif builds fine and refuses every HEIC).
+synth_arm64() {
+  local out="$CARGO_TARGET_DIR/cdk.out" name dir links bootstrap machine needed size
+  rm -rf "$out"
+  (cd cdk && npx cdk synth --quiet --output "$out" -c photopipe:buildProfile=dev >/dev/null)
+  # One line per function of the template: its description, its asset folder, and whether
+  # the contract says it links the imaging engine (- for a function the contract does not list).
+  python3 - "$out" >"$out/functions.txt" <<'PY'
+import json, pathlib, re, sys
+out = pathlib.Path(sys.argv[1])
+contract = json.load(open("contract/functions.json"))["functions"]
+listed = set()
+for template in sorted(out.glob("*.template.json")):
+    for resource in json.load(open(template))["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::Function" or "aws:asset:path" not in resource.get("Metadata", {}):
+            continue
+        description = resource["Properties"].get("Description", "?")
+        step = re.fullmatch(r"photopipe (\w+) step", description)
+        links = "-"
+        if step and step.group(1) in contract:
+            listed.add(step.group(1))
+            links = "yes" if contract[step.group(1)]["linksImaging"] else "no"
+        print(description.replace(" ", "_"), resource["Metadata"]["aws:asset:path"], links)
+missing = set(contract) - listed
+if missing:
+    sys.exit(f"the synthesized template has no function for {sorted(missing)}")
+PY
+  while read -r name dir links; do
+    bootstrap="$out/$dir/bootstrap"
+    if [ ! -f "$bootstrap" ]; then
+      echo "${name//_/ }: no bootstrap in $out/$dir" >&2
+      return 1
+    fi
+    machine=$(od -An -tx1 -j18 -N2 "$bootstrap" | tr -d ' \n')
+    if [ "$machine" != "b700" ]; then
+      echo "${name//_/ }: bootstrap is not an aarch64 ELF (e_machine $machine)" >&2
+      return 1
+    fi
+    needed=$(readelf -d "$bootstrap" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -v -E '^(libc|libm|libdl|libpthread|librt|libgcc_s)\.so|^ld-linux-aarch64' || true)
+    if [ -n "$needed" ]; then
+      echo "${name//_/ }: bootstrap needs shared libraries the Lambda runtime lacks: $needed" >&2
+      return 1
+    fi
+    # grep -c reads to the end: with -q, pipefail would count readelf's SIGPIPE as a failure.
+    if [ "$links" = yes ] && [ "$(readelf -Ws "$bootstrap" | grep -c ' de265_decode$')" = 0 ]; then
+      echo "${name//_/ }: bootstrap has no libde265: libheif was built without its HEVC decoder" >&2
+      return 1
+    fi
+    size=$(stat -c %s "$bootstrap")
+    awk -v name="${name//_/ }" -v size="$size" 'BEGIN { printf "%-32s %6.1f MiB aarch64 bootstrap (dev profile)\n", name, size / 1048576 }' >&2
+  done <"$out/functions.txt"
 }
 
 # The functions that contract/functions.json says do not link the imaging engine (archive,
