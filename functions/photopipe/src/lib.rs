@@ -1,8 +1,10 @@
 //! photopipe's domain, shared by every Lambda and the local runner: the start event and the
 //! records passed between states, the error enum and its Step Functions names, settings,
-//! and the S3 and Wasabi helpers. No imaging here: the engine is `photopipe-imaging`, which
+//! the S3 and Wasabi helpers, and the backlog (originals no run covers) that the reconciler and
+//! the operator CLI share. No imaging here: the engine is `photopipe-imaging`, which
 //! only the validate and thumbnail functions link.
 
+pub mod backlog;
 pub mod error;
 pub mod event;
 pub mod format;
