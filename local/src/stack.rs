@@ -1,5 +1,5 @@
 //! The whole local stack: moto as AWS with the dropbox and thumbnails buckets, the Wasabi
-//! secret, S3 → EventBridge → SQS and the state machine from `statemachine/`; the Wasabi
+//! secrets (archive's write key, cleanup's read key), S3 → EventBridge → SQS and the state machine from `statemachine/`; the Wasabi
 //! stand-in; a fault injector in front of each S3 endpoint, which the functions reach
 //! through; and the four Lambda binaries behind the Invoke API.
 
@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
     BucketVersioningStatus, EventBridgeConfiguration, NotificationConfiguration,
     VersioningConfiguration,
 };
-use photopipe::settings::env;
+use photopipe::settings::{WasabiKey, env};
 
 use crate::contract;
 use crate::fault_proxy::FaultProxy;
@@ -26,7 +26,6 @@ pub const DEFINITION: &str = include_str!("../../statemachine/pipeline.asl.json"
 pub const DROPBOX: &str = "photopipe-dropbox";
 pub const THUMBNAILS: &str = "photopipe-thumbnails";
 pub const ARCHIVE: &str = "photopipe-archive";
-pub const SECRET_NAME: &str = "demo/wasabi/access";
 /// The four Lambda functions, as their binaries and `contract/functions.json` name them.
 pub const FUNCTIONS: [&str; 4] = ["validate", "thumbnail", "archive", "cleanup"];
 const REGION: &str = "us-east-1";
@@ -111,7 +110,11 @@ impl LocalStack {
         std::fs::create_dir_all(&options.log_dir)?;
         let files = tempfile::tempdir()?;
         let wasabi_secret = format!("local-{:x}", std::process::id() as u64 * 2_654_435_761);
-        let wasabi = WasabiStandIn::start("LOCALWASABIACCESS", &wasabi_secret).await?;
+        let wasabi = WasabiStandIn::start(
+            ("LOCALWASABIACCESS", &wasabi_secret),
+            ("LOCALWASABIREAD", &format!("{wasabi_secret}-read")),
+        )
+        .await?;
         let invoke_listener = server::loopback().await?;
         let invoke_port = invoke_listener.local_addr()?.port();
         let moto = Moto::start(
@@ -138,7 +141,7 @@ impl LocalStack {
             endpoint: wasabi.endpoint.clone(),
             region: WASABI_REGION.into(),
             bucket: ARCHIVE.into(),
-            secret_name: SECRET_NAME.into(),
+            secret_name: WasabiKey::Write.default_secret_name().into(),
         };
         let wasabi_s3 = photopipe::wasabi::client_for(
             &aws,
@@ -153,13 +156,36 @@ impl LocalStack {
         );
 
         create_buckets(&s3, &wasabi_s3).await?;
-        aws_sdk_secretsmanager::Client::new(&aws)
-            .create_secret()
-            .name(SECRET_NAME)
-            .secret_string(serde_json::json!({"WASABI_ACCESS": wasabi.access_key, "WASABI_SECRET": wasabi.secret_key}).to_string())
-            .send()
-            .await
-            .context("creating the Wasabi secret")?;
+        // Each function is given the name of its own key's secret, and no other.
+        let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+        let mut wasabi_secrets = Vec::new();
+        for (key, function, access, secret) in [
+            (
+                WasabiKey::Write,
+                "archive",
+                &wasabi.access_key,
+                &wasabi.secret_key,
+            ),
+            (
+                WasabiKey::Read,
+                "cleanup",
+                &wasabi.read_access_key,
+                &wasabi.read_secret_key,
+            ),
+        ] {
+            let name = key.default_secret_name();
+            secrets
+                .create_secret()
+                .name(name)
+                .secret_string(
+                    serde_json::json!({"WASABI_ACCESS": access, "WASABI_SECRET": secret})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .with_context(|| format!("creating the Wasabi secret {name}"))?;
+            wasabi_secrets.push((function, (key.secret_variable(), name.to_owned())));
+        }
         let starter = Starter::create(&aws, DROPBOX).await?;
         let sfn = aws_sdk_sfn::Client::new(&aws);
         let definition = if options.fast_retries {
@@ -198,7 +224,6 @@ impl LocalStack {
             (env::WASABI_ENDPOINT, wasabi_faults.endpoint.clone()),
             (env::WASABI_REGION, settings.region.clone()),
             (env::WASABI_BUCKET, settings.bucket.clone()),
-            (env::WASABI_SECRET_NAME, settings.secret_name.clone()),
         ];
         let specs = FUNCTIONS
             .into_iter()
@@ -210,6 +235,12 @@ impl LocalStack {
                     binary: options.bin_dir.join(name),
                     env: common
                         .iter()
+                        .chain(
+                            wasabi_secrets
+                                .iter()
+                                .filter(|(function, _)| *function == name)
+                                .map(|(_, variable)| variable),
+                        )
                         .map(|(k, v)| ((*k).to_owned(), v.clone()))
                         .chain(options.function_env.iter().cloned())
                         .collect(),

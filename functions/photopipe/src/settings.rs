@@ -33,6 +33,8 @@ pub mod env {
     pub const WASABI_REGION: &str = "WASABI_REGION";
     pub const WASABI_BUCKET: &str = "WASABI_BUCKET";
     pub const WASABI_SECRET_NAME: &str = "WASABI_SECRET_NAME";
+    pub const WASABI_READ_SECRET_NAME: &str = "WASABI_READ_SECRET_NAME";
+    pub const WASABI_SETUP_SECRET_NAME: &str = "WASABI_SETUP_SECRET_NAME";
     /// The function's memory size in MB, set by Lambda itself (and by the local Lambda host)
     /// from the function's configuration: a reserved name, never set by the CDK app.
     pub const FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
@@ -40,6 +42,10 @@ pub mod env {
 
 /// The Secrets Manager secret read when `WASABI_SECRET_NAME` is not set.
 pub const DEFAULT_WASABI_SECRET_NAME: &str = "demo/wasabi/access";
+/// The Secrets Manager secret read when `WASABI_READ_SECRET_NAME` is not set.
+pub const DEFAULT_WASABI_READ_SECRET_NAME: &str = "demo/wasabi/read";
+/// The Secrets Manager secret read when `WASABI_SETUP_SECRET_NAME` is not set.
+pub const DEFAULT_WASABI_SETUP_SECRET_NAME: &str = "demo/wasabi/setup";
 
 /// Input limits, checked before anything is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +348,41 @@ impl ThumbnailSettings {
     }
 }
 
-/// Where the archive lives (Wasabi, or its local stand-in).
+/// Which of the three Wasabi keys a function signs with; each has its own secret, and each
+/// function is given (and may read) only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasabiKey {
+    /// archive's: writes new objects and reads them back (`WASABI_SECRET_NAME`).
+    Write,
+    /// cleanup's, and anything else that only verifies: reads (`WASABI_READ_SECRET_NAME`).
+    Read,
+    /// The bucket provider's (`cdk deploy`): creates the bucket and checks it
+    /// (`WASABI_SETUP_SECRET_NAME`); an operator may deactivate it between deploys.
+    Setup,
+}
+
+impl WasabiKey {
+    /// The environment variable naming this key's secret.
+    pub fn secret_variable(self) -> &'static str {
+        match self {
+            Self::Write => env::WASABI_SECRET_NAME,
+            Self::Read => env::WASABI_READ_SECRET_NAME,
+            Self::Setup => env::WASABI_SETUP_SECRET_NAME,
+        }
+    }
+
+    /// The secret read when [`Self::secret_variable`] is not set.
+    pub fn default_secret_name(self) -> &'static str {
+        match self {
+            Self::Write => DEFAULT_WASABI_SECRET_NAME,
+            Self::Read => DEFAULT_WASABI_READ_SECRET_NAME,
+            Self::Setup => DEFAULT_WASABI_SETUP_SECRET_NAME,
+        }
+    }
+}
+
+/// Where the archive lives (Wasabi, or its local stand-in), and the secret of the key a
+/// function signs with there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WasabiSettings {
     /// `WASABI_ENDPOINT`, e.g. `https://s3.eu-central-2.wasabisys.com`.
@@ -351,20 +391,20 @@ pub struct WasabiSettings {
     pub region: String,
     /// `WASABI_BUCKET`.
     pub bucket: String,
-    /// `WASABI_SECRET_NAME`, default `demo/wasabi/access`.
+    /// The secret of the function's key: `WASABI_SECRET_NAME` (default `demo/wasabi/access`),
+    /// `WASABI_READ_SECRET_NAME` (`demo/wasabi/read`) or `WASABI_SETUP_SECRET_NAME`
+    /// (`demo/wasabi/setup`), as [`WasabiKey`] says.
     pub secret_name: String,
 }
 
 impl WasabiSettings {
-    pub fn from_env() -> Result<Self> {
+    /// The settings of a function that signs with `key`.
+    pub fn from_env(key: WasabiKey) -> Result<Self> {
         Ok(Self {
             endpoint: required(env::WASABI_ENDPOINT)?,
             region: required(env::WASABI_REGION)?,
             bucket: required(env::WASABI_BUCKET)?,
-            secret_name: env_or(
-                env::WASABI_SECRET_NAME,
-                DEFAULT_WASABI_SECRET_NAME.to_owned(),
-            )?,
+            secret_name: env_or(key.secret_variable(), key.default_secret_name().to_owned())?,
         })
     }
 }
@@ -495,10 +535,23 @@ mod tests {
             Ok(ThumbnailSettings::default())
         );
         assert_eq!(setting("thumbnailRenditions")["separator"], ",");
-        assert_eq!(
-            setting("wasabiSecretName")["default"],
-            DEFAULT_WASABI_SECRET_NAME
-        );
+        for (name, key) in [
+            ("wasabiSecretName", WasabiKey::Write),
+            ("wasabiReadSecretName", WasabiKey::Read),
+            ("wasabiSetupSecretName", WasabiKey::Setup),
+        ] {
+            assert_eq!(
+                setting(name)["default"],
+                key.default_secret_name(),
+                "{name}"
+            );
+            assert_eq!(setting(name)["env"], key.secret_variable(), "{name}");
+            assert_eq!(
+                setting(name)["pattern"],
+                setting("wasabiSecretName")["pattern"],
+                "{name}"
+            );
+        }
         for (name, variable) in [
             ("maxBytes", env::MAX_BYTES),
             ("maxPixels", env::MAX_PIXELS),

@@ -1,6 +1,9 @@
 //! The Wasabi stand-in: an S3-compatible server on a loopback port that keeps its objects in
-//! memory ([`store`]) and checks SigV4 signatures against its own access key, so a call signed
-//! with AWS credentials fails as it would at Wasabi.
+//! memory ([`store`]) and checks SigV4 signatures against its own two access keys, so a call
+//! signed with AWS credentials fails as it would at Wasabi. One key may do anything (archive's
+//! write key); the other only read (cleanup's read key): every write signed with it (PUT,
+//! multipart, DELETE, copy, bucket changes) is refused with 403 AccessDenied, as Wasabi refuses
+//! what a key's policy does not allow.
 //!
 //! It is meant to be at least as strict as the real provider: requests are served
 //! concurrently, an object appears whole (bytes and metadata together) only once its body is
@@ -30,20 +33,34 @@ use store::Store;
 #[derive(Debug)]
 pub struct WasabiStandIn {
     pub endpoint: String,
+    /// The key that may do anything.
     pub access_key: String,
     pub secret_key: String,
+    /// The key that may only read (GetObject, HeadObject, HeadBucket, listing objects).
+    pub read_access_key: String,
+    pub read_secret_key: String,
     store: Store,
     faults: Arc<Faults>,
     server: Server,
 }
 
 impl WasabiStandIn {
-    /// Serves an empty store on a free loopback port, to requests signed with these
-    /// credentials.
-    pub async fn start(access_key: &str, secret_key: &str) -> anyhow::Result<Self> {
+    /// Serves an empty store on a free loopback port, to requests signed with the first
+    /// credentials (anything) or the second (reads only).
+    pub async fn start(
+        (access_key, secret_key): (&str, &str),
+        (read_access_key, read_secret_key): (&str, &str),
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            access_key != read_access_key,
+            "the stand-in's two keys must differ"
+        );
         let store = Store::default();
+        store.set_reader(read_access_key);
+        let mut auth = SimpleAuth::from_single(access_key, secret_key);
+        auth.register(read_access_key.to_owned(), read_secret_key.into());
         let mut builder = S3ServiceBuilder::new(store.clone());
-        builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+        builder.set_auth(auth);
         builder.set_access(store.clone());
         let service = builder.build();
         let faults = Arc::new(Faults::default());
@@ -62,6 +79,8 @@ impl WasabiStandIn {
             endpoint: format!("http://{}", server.address()),
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
+            read_access_key: read_access_key.to_owned(),
+            read_secret_key: read_secret_key.to_owned(),
             store,
             faults,
             server,

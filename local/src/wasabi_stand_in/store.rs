@@ -75,7 +75,20 @@ struct State {
     writes: HashMap<String, u32>,
     /// Requests, by operation name.
     requests: BTreeMap<String, u64>,
+    /// The access key allowed only [`READ_OPERATIONS`].
+    reader: Option<String>,
 }
+
+/// What the read-only key may do, as the read key's policy in the README allows
+/// (`s3:GetObject` and `s3:ListBucket` on the archive bucket): every other operation signed
+/// with it is refused with 403 AccessDenied, as Wasabi answers a request its policy denies.
+const READ_OPERATIONS: [&str; 5] = [
+    "GetObject",
+    "HeadObject",
+    "HeadBucket",
+    "ListObjects",
+    "ListObjectsV2",
+];
 
 struct Bucket {
     created: SystemTime,
@@ -138,6 +151,11 @@ struct Part {
 impl Store {
     fn state(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes `access_key` (one the stand-in's auth knows) read-only.
+    pub(super) fn set_reader(&self, access_key: &str) {
+        self.state().reader = Some(access_key.to_owned());
     }
 
     pub(super) fn set_conditional_writes(&self, mode: ConditionalWrites) {
@@ -399,17 +417,21 @@ fn page_size(max: Option<i32>) -> S3Result<usize> {
 
 #[async_trait::async_trait]
 impl S3Access for Store {
-    /// Counts the request, then refuses it when unsigned.
+    /// Counts the request, then refuses it when unsigned, or when the read-only key signed
+    /// anything but a read.
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        *self
-            .state()
-            .requests
-            .entry(cx.s3_op().name().to_owned())
-            .or_default() += 1;
-        match cx.credentials() {
-            Some(_) => Ok(()),
-            None => Err(s3_error!(AccessDenied, "Signature is required")),
+        let operation = cx.s3_op().name();
+        let mut state = self.state();
+        *state.requests.entry(operation.to_owned()).or_default() += 1;
+        let Some(credentials) = cx.credentials() else {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        };
+        if state.reader.as_deref() == Some(credentials.access_key.as_str())
+            && !READ_OPERATIONS.contains(&operation)
+        {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
         }
+        Ok(())
     }
 }
 

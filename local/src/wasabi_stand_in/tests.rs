@@ -20,7 +20,7 @@ use super::*;
 const BUCKET: &str = "archive";
 const MIB: usize = 1024 * 1024;
 
-fn client(wasabi: &WasabiStandIn, secret_key: &str) -> Client {
+fn client(wasabi: &WasabiStandIn, access_key: &str, secret_key: &str) -> Client {
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::disabled())
@@ -32,16 +32,19 @@ fn client(wasabi: &WasabiStandIn, secret_key: &str) -> Client {
         secret_name: "unused".into(),
     };
     let credentials =
-        aws_credential_types::Credentials::new(&wasabi.access_key, secret_key, None, None, "test");
+        aws_credential_types::Credentials::new(access_key, secret_key, None, None, "test");
     photopipe::wasabi::client_for(&sdk, &settings, credentials)
 }
 
 /// A stand-in with the bucket created, and a client with its credentials.
 async fn started() -> (WasabiStandIn, Client) {
-    let wasabi = WasabiStandIn::start("STANDINACCESS", "stand-in-secret")
-        .await
-        .expect("starts");
-    let s3 = client(&wasabi, &wasabi.secret_key);
+    let wasabi = WasabiStandIn::start(
+        ("STANDINACCESS", "stand-in-secret"),
+        ("STANDINREAD", "stand-in-read-secret"),
+    )
+    .await
+    .expect("starts");
+    let s3 = client(&wasabi, &wasabi.access_key, &wasabi.secret_key);
     s3.create_bucket()
         .bucket(BUCKET)
         .send()
@@ -815,13 +818,110 @@ async fn writes_and_requests_are_counted() {
 #[tokio::test]
 async fn a_request_signed_with_other_credentials_is_refused() {
     let (wasabi, _) = started().await;
-    let stranger = client(&wasabi, "not-the-secret");
+    let stranger = client(&wasabi, &wasabi.access_key, "not-the-secret");
     assert_eq!(
         refusal(put(&stranger, "photo.jpg", b"bytes").await),
         refused(403, "SignatureDoesNotMatch")
     );
     assert_eq!(wasabi.writes("photo.jpg"), 0);
     assert_eq!(wasabi.requests().get("PutObject"), None);
+    wasabi.stop().await;
+}
+
+#[tokio::test]
+async fn the_read_only_key_reads_and_every_write_it_signs_is_refused() {
+    let (wasabi, s3) = started().await;
+    put(&s3, "photo.jpg", b"archived")
+        .await
+        .expect("the write key writes");
+    let writer_upload = create_upload(&s3, "big.jpg").await;
+    let reader = client(&wasabi, &wasabi.read_access_key, &wasabi.read_secret_key);
+
+    assert_eq!(
+        read(&reader, "photo.jpg").await.as_deref(),
+        Some(b"archived".as_slice())
+    );
+    assert!(exists(&reader, "photo.jpg").await);
+    assert_eq!(list(&reader, None, 10).await, vec!["photo.jpg".to_owned()]);
+    reader
+        .head_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("HeadBucket");
+
+    let denied = refused(403, "AccessDenied");
+    assert_eq!(refusal(put(&reader, "photo.jpg", b"other").await), denied);
+    assert_eq!(refusal(put(&reader, "new.jpg", b"new").await), denied);
+    assert_eq!(
+        refusal(put_if_absent(&reader, "new.jpg", b"new").await),
+        denied
+    );
+    let create = reader
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key("new.jpg")
+        .send()
+        .await;
+    assert_eq!(refusal(create), denied);
+    let part = reader
+        .upload_part()
+        .bucket(BUCKET)
+        .key("big.jpg")
+        .upload_id(&writer_upload)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await;
+    assert_eq!(refusal(part), denied);
+    let complete = reader
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key("big.jpg")
+        .upload_id(&writer_upload)
+        .multipart_upload(listing(Vec::new()))
+        .send()
+        .await;
+    assert_eq!(refusal(complete), denied);
+    let abort = reader
+        .abort_multipart_upload()
+        .bucket(BUCKET)
+        .key("big.jpg")
+        .upload_id(&writer_upload)
+        .send()
+        .await;
+    assert_eq!(refusal(abort), denied);
+    let uploads = reader.list_multipart_uploads().bucket(BUCKET).send().await;
+    assert_eq!(refusal(uploads), denied);
+    let delete = reader
+        .delete_object()
+        .bucket(BUCKET)
+        .key("photo.jpg")
+        .send()
+        .await;
+    assert_eq!(refusal(delete), denied);
+    let copy = reader
+        .copy_object()
+        .bucket(BUCKET)
+        .key("copy.jpg")
+        .copy_source(format!("{BUCKET}/photo.jpg"))
+        .send()
+        .await;
+    assert_eq!(refusal(copy), denied);
+    let bucket = reader.create_bucket().bucket("another").send().await;
+    assert_eq!(refusal(bucket), denied);
+
+    // Nothing the reader signed changed anything.
+    assert_eq!(
+        read(&s3, "photo.jpg").await.as_deref(),
+        Some(b"archived".as_slice())
+    );
+    assert_eq!(
+        (wasabi.writes("photo.jpg"), wasabi.writes("new.jpg")),
+        (1, 0)
+    );
+    assert_eq!(list(&s3, None, 10).await, vec!["photo.jpg".to_owned()]);
+    assert_eq!(upload_ids(&s3).await, vec![writer_upload]);
     wasabi.stop().await;
 }
 
