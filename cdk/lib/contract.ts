@@ -103,6 +103,13 @@ export interface SettingsContract {
   readonly environment: {
     readonly thumbnailsBucket: string;
   };
+  readonly reconciler: ReconcilerContract;
+}
+
+/** The reconciler function's environment variables and the metric it publishes (no dimensions). */
+export interface ReconcilerContract {
+  readonly environment: { readonly dropboxBucket: string; readonly stateMachineArn: string; readonly afterMinutes: string };
+  readonly metric: { readonly namespace: string; readonly name: string; readonly unit: 'Seconds' };
 }
 
 /** One function's entry in `contract/functions.json`. */
@@ -163,5 +170,7 @@ export const RENDITIONS: RenditionsContract = read('renditions.json');
 
 /** The dropbox's prefixes: `photos` for uploads, `quarantine` for rejected ones. */
 export const PREFIXES = SETTINGS.prefixes;
+/** The reconciler's environment and its metric. */
+export const RECONCILER: ReconcilerContract = SETTINGS.reconciler;
 /** The tag on an original's version whose fate is settled (archived or quarantined). */
 export const OUTCOME_TAG: OutcomeTagContract = SETTINGS.lifecycle.outcomeTag;

@@ -8,6 +8,7 @@ import { PipelineFunctions } from './constructs/functions';
 import { addGuardRails } from './constructs/guard-rails';
 import { Operations } from './constructs/operations';
 import { PEOPLE, People } from './constructs/people';
+import { Reconciler } from './constructs/reconciler';
 import { PipelineStateMachine, UploadTrigger } from './constructs/state-machine';
 import { PhotoBuckets } from './constructs/storage';
 import { Settings } from './settings';
@@ -42,9 +43,17 @@ export class PhotopipeStack extends Stack {
       fastRetries: settings.fastRetries,
     });
     const trigger = new UploadTrigger(this, 'Trigger', { dropbox: buckets.dropbox, stateMachine: pipeline.stateMachine });
+    const reconciler = new Reconciler(this, 'Reconciler', {
+      dropbox: buckets.dropbox,
+      stateMachine: pipeline.stateMachine,
+      everyMinutes: settings.reconcileEveryMinutes,
+      afterMinutes: settings.reconcileAfterMinutes,
+      logRetentionDays: settings.logRetentionDays,
+    });
     const operations = new Operations(this, 'Operations', {
       stateMachine: pipeline.stateMachine,
       functions: functions.all,
+      otherFunctions: [reconciler.function],
       deadLetters: trigger.deadLetters,
       logRetentionDays: settings.logRetentionDays,
       alarmEmail: settings.alarmEmail,
@@ -54,7 +63,7 @@ export class PhotopipeStack extends Stack {
       dropbox: buckets.dropbox,
       thumbnails: buckets.thumbnails,
       stateMachine: pipeline.stateMachine,
-      logGroups: [...functions.all.map((fn) => fn.logGroup), pipeline.logGroup, operations.failedRuns],
+      logGroups: [...functions.all.map((fn) => fn.logGroup), reconciler.function.logGroup, pipeline.logGroup, operations.failedRuns],
       deadLetters: trigger.deadLetters,
       createGroups: settings.createGroups,
     });

@@ -60,6 +60,13 @@ export interface DeploymentSettings {
   readonly alarmEmail?: string;
   /** Minutes an original may wait under `photos/` before the waiting-original alarm goes off. */
   readonly maxWaitingMinutes: number;
+  /** Minutes between two runs of the reconciler. */
+  readonly reconcileEveryMinutes: number;
+  /**
+   * Minutes an original waits under `photos/` with no run before the reconciler starts it (its
+   * event presumed lost); with `reconcileEveryMinutes`, less than `maxWaitingMinutes`.
+   */
+  readonly reconcileAfterMinutes: number;
   /** Reserved concurrency of each function named; the others share the account's unreserved pool. */
   readonly reservedConcurrency: { readonly [name in FunctionName]?: number };
 }
@@ -81,6 +88,11 @@ export const DEPLOYMENT_SETTINGS = {
   logRetentionDays: { default: 90, allowed: LOG_RETENTION_DAYS },
   alarmEmail: { pattern: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$', what: 'an e-mail address' },
   maxWaitingMinutes: { default: 60, min: 5, max: 10080 },
+  // A lost event is found within reconcileAfterMinutes + reconcileEveryMinutes (45 by
+  // default), before the waiting-original alarm (maxWaitingMinutes, 60); a run lists photos/
+  // once (one LIST request when nothing is that old).
+  reconcileEveryMinutes: { default: 15, min: 1, max: 1440 },
+  reconcileAfterMinutes: { default: 30, min: 1, max: 10080 },
   // A burst of uploads must not open hundreds of connections to Wasabi at once (its
   // per-account request rates, our bandwidth) nor take the account's whole concurrency from
   // other functions: archive, which streams each original to Wasabi for up to 15 minutes, gets
@@ -105,6 +117,8 @@ export const DEFAULT_SETTINGS: Settings = {
   fastRetries: DEPLOYMENT_SETTINGS.fastRetries.default,
   logRetentionDays: DEPLOYMENT_SETTINGS.logRetentionDays.default,
   maxWaitingMinutes: DEPLOYMENT_SETTINGS.maxWaitingMinutes.default,
+  reconcileEveryMinutes: DEPLOYMENT_SETTINGS.reconcileEveryMinutes.default,
+  reconcileAfterMinutes: DEPLOYMENT_SETTINGS.reconcileAfterMinutes.default,
   reservedConcurrency: { ...DEPLOYMENT_SETTINGS.reservedConcurrency.default },
 };
 
@@ -126,7 +140,7 @@ export function parseSettings(raw: unknown): Settings {
   if (unknownKeys.length > 0) {
     throw new Error(`unknown photopipe setting(s): ${unknownKeys.join(', ')}`);
   }
-  const settings = { ...DEFAULT_SETTINGS, ...given } as Settings;
+  const settings = { ...DEFAULT_SETTINGS, ...reconcileDefaults(given), ...given } as Settings;
   const integer = (name: IntegerSetting) => {
     const { min, max } = SPEC[name];
     const value = settings[name];
@@ -151,6 +165,20 @@ export function parseSettings(raw: unknown): Settings {
   text('wasabiSecretName');
   checkDeploymentSettings(settings);
   return settings;
+}
+
+/**
+ * The reconciler's defaults follow `maxWaitingMinutes` when it is given: half of it to wait, a
+ * quarter between runs (30 and 15 of the default 60), so a lost event is started before its alarm.
+ */
+function reconcileDefaults(given: Record<string, unknown>): Partial<Settings> {
+  const max = given.maxWaitingMinutes;
+  if (typeof max !== 'number' || !Number.isInteger(max)) return {};
+  const spec = DEPLOYMENT_SETTINGS;
+  return {
+    reconcileAfterMinutes: Math.max(spec.reconcileAfterMinutes.min, Math.floor(max / 2)),
+    reconcileEveryMinutes: Math.min(spec.reconcileEveryMinutes.max, Math.max(spec.reconcileEveryMinutes.min, Math.floor(max / 4))),
+  };
 }
 
 /** Checks the deployment settings as `parseSettings` checks the contract's. */
@@ -179,6 +207,14 @@ function checkDeploymentSettings(settings: Settings): void {
     }
   };
   whole('maxWaitingMinutes', settings.maxWaitingMinutes, spec.maxWaitingMinutes.min, spec.maxWaitingMinutes.max);
+  whole('reconcileEveryMinutes', settings.reconcileEveryMinutes, spec.reconcileEveryMinutes.min, spec.reconcileEveryMinutes.max);
+  whole('reconcileAfterMinutes', settings.reconcileAfterMinutes, spec.reconcileAfterMinutes.min, spec.reconcileAfterMinutes.max);
+  if (settings.reconcileAfterMinutes + settings.reconcileEveryMinutes >= settings.maxWaitingMinutes) {
+    throw new Error(
+      `photopipe settings reconcileAfterMinutes (${settings.reconcileAfterMinutes}) + reconcileEveryMinutes (${settings.reconcileEveryMinutes}) must be less than maxWaitingMinutes (${settings.maxWaitingMinutes}): ` +
+        'otherwise an original whose event was lost is started only after its alarm',
+    );
+  }
   const reserved: unknown = settings.reservedConcurrency;
   if (typeof reserved !== 'object' || reserved === null || Array.isArray(reserved)) {
     throw new Error(`photopipe setting reservedConcurrency must be an object of function names and numbers, e.g. {"archive": 10}, got ${JSON.stringify(reserved)}`);

@@ -23,8 +23,8 @@ describe('logs and tracing', () => {
 
   test('every log group of the stack has the retention, and is removed with the stack', () => {
     const groups = Object.entries(template.findResources('AWS::Logs::LogGroup'));
-    // Four functions', the state machine's, the failed runs'.
-    expect(groups).toHaveLength(names.length + 2);
+    // Four functions', the reconciler's, the state machine's, the failed runs'.
+    expect(groups).toHaveLength(names.length + 3);
     for (const [id, group] of groups) {
       expect([id, group.Properties, group.DeletionPolicy]).toEqual([id, { RetentionInDays: 90 }, 'Delete']);
     }
@@ -158,8 +158,8 @@ describe('failed runs, told apart from rejections', () => {
       '{"Statement":[{"Action":["logs:CreateLogStream","logs:PutLogEvents"],"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Resource":"<arn>"}],"Version":"2012-10-17"}',
     );
     expect(policy.PolicyDocument['Fn::Join'][1][1]).toEqual(arnOf(failedRuns));
-    // The only functions are the pipeline's four: no custom resource, no log-retention Lambda.
-    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(names.length);
+    // The only functions are the pipeline's four and the reconciler: no custom resource, no log-retention Lambda.
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(names.length + 1);
     expect(Object.values(template.toJSON().Resources).filter((r: any) => /^Custom::|AWS::CloudFormation::CustomResource/.test(r.Type))).toEqual([]);
   });
 
@@ -188,7 +188,8 @@ describe('alarms', () => {
   const alarm = (prefix: string, synthesized = template) => only(synthesized, 'AWS::CloudWatch::Alarm', `Operations${prefix}`)[1];
 
   test('thirteen, each telling the topic when it goes off and when it clears', () => {
-    expect(alarms).toHaveLength(5 + 2 * names.length);
+    // Five, and each function's errors and throttles (the reconciler's too).
+    expect(alarms).toHaveLength(5 + 2 * (names.length + 1));
     for (const [id, { Properties }] of alarms) {
       expect([id, Properties.AlarmActions, Properties.OKActions]).toEqual([id, [{ Ref: topic }], [{ Ref: topic }]]);
       expect([id, Properties.TreatMissingData]).toEqual([id, 'notBreaching']);
@@ -310,12 +311,12 @@ describe('the dashboard', () => {
   test('each step\'s run time and duration, the oldest waiting original, errors, throttles, the dead-letter queue, every alarm', () => {
     const runTime = widget('Step run time (Step Functions LambdaFunctionRunTime, average)').metrics;
     expect(runTime.map((m: unknown[]) => [m[1], m[4]])).toEqual(names.map((name) => ['LambdaFunctionRunTime', { label: name }]));
-    expect(widget('Function duration (p99)').metrics.map((m: unknown[]) => [m[1], m[4]])).toEqual(names.map((name) => ['Duration', { label: name, stat: 'p99' }]));
+    expect(widget('Function duration (p99)').metrics.map((m: unknown[]) => [m[1], m[4]])).toEqual([...names, 'reconcile'].map((name) => ['Duration', { label: name, stat: 'p99' }]));
     expect(widget('Oldest original waiting under photos/')).toMatchObject({
       metrics: [['photopipe', 'OldestWaitingOriginalSeconds', { label: 'oldest waiting original (s)', stat: 'Maximum' }]],
       annotations: { horizontal: [{ value: 3600, label: '60 minutes', yAxis: 'left' }] },
     });
-    expect(widget('Function errors and throttles').metrics).toHaveLength(2 * names.length);
+    expect(widget('Function errors and throttles').metrics).toHaveLength(2 * (names.length + 1));
     expect(widget('Dead-letter queue').metrics[0][1]).toBe('ApproximateNumberOfMessagesVisible');
     expect(widget('Alarms').alarms).toHaveLength(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).length);
   });

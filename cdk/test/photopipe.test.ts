@@ -6,6 +6,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { FUNCTIONS, FunctionName, OUTCOME_TAG, PREFIXES, SETTINGS } from '../lib/contract';
 import { ARM64_BUILD, BUILD_PROFILE_CONTEXT, PipelineFunction, bundlingOptions } from '../lib/constructs/pipeline-function';
 import { PhotopipeStack } from '../lib/photopipe-stack';
+import { RECONCILER_FUNCTION } from '../lib/constructs/reconciler';
 import { DEFINITION_FILE } from '../lib/constructs/state-machine';
 import { DEFAULT_SETTINGS, parseSettings } from '../lib/settings';
 
@@ -133,8 +134,8 @@ describe('buckets', () => {
 });
 
 describe('functions', () => {
-  test('four Rust functions on provided.al2023 for ARM64', () => {
-    template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023', Architectures: ['arm64'] }, 4);
+  test('five Rust functions on provided.al2023 for ARM64: the four steps and the reconciler', () => {
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023', Architectures: ['arm64'] }, 5);
   });
 
   test('settings reach the functions as environment variables', () => {
@@ -182,9 +183,9 @@ describe('functions', () => {
     const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
     const stack = new PhotopipeStack(app, 'Test', { settings: DEFAULT_SETTINGS });
     const built = stack.node.findAll().filter((c): c is PipelineFunction => c instanceof PipelineFunction);
-    expect(built.map((fn) => fn.binaryName).sort()).toEqual(Object.keys(FUNCTIONS.functions).sort());
+    expect(built.map((fn) => fn.binaryName).sort()).toEqual([...Object.keys(FUNCTIONS.functions), 'reconcile'].sort());
     for (const fn of built) {
-      const entry = FUNCTIONS.functions[fn.binaryName as FunctionName];
+      const entry = FUNCTIONS.functions[fn.binaryName as FunctionName] ?? RECONCILER_FUNCTION;
       expect([fn.binaryName, fn.bundlingOptions.commandHooks !== undefined]).toEqual([fn.binaryName, entry.linksImaging]);
       expect(fn.bundlingOptions).toEqual({ ...bundlingOptions(entry), profile: 'release' });
     }
@@ -204,7 +205,8 @@ describe('functions', () => {
 
   test('each function has the memory and timeout of contract/functions.json', () => {
     const entries = Object.entries(FUNCTIONS.functions);
-    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(entries.length);
+    // …and the reconciler, sized in reconciler.ts (reconciler.test.ts).
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(entries.length + 1);
     for (const [name, { memoryMb, timeoutSeconds }] of entries) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Description: `photopipe ${name} step`,

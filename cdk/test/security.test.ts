@@ -47,7 +47,7 @@ describe("the people's policies", () => {
         ['arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':execution:', { 'Fn::GetAtt': [stateMachine, 'Name'] }, ':*'],
       ],
     };
-    const logGroups = ['FunctionsArchiveLogs', 'FunctionsCleanupLogs', 'FunctionsThumbnailLogs', 'FunctionsValidateLogs', 'OperationsFailedRuns', 'PipelineLogs'].map((prefix) =>
+    const logGroups = ['FunctionsArchiveLogs', 'FunctionsCleanupLogs', 'FunctionsThumbnailLogs', 'FunctionsValidateLogs', 'OperationsFailedRuns', 'PipelineLogs', 'ReconcilerReconcileLogs'].map((prefix) =>
       arnOf(logGroup(prefix)),
     );
     expect(statements(template, 'Operator')).toEqual([

@@ -21,7 +21,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { LOG_GROUP_WITHOUT_KMS, skipCheckov } from '../checkov';
-import { ERRORS, PREFIXES } from '../contract';
+import { ERRORS, PREFIXES, RECONCILER } from '../contract';
 import { PipelineFunction } from './pipeline-function';
 
 /** The namespace of photopipe's own metrics. */
@@ -29,10 +29,11 @@ export const NAMESPACE = 'photopipe';
 
 /**
  * The age in seconds of the oldest original still waiting under `photos/` (neither archived
- * nor quarantined). The reconciler function publishes it (namespace `photopipe`, no
- * dimensions); until it runs there are no data points, and the alarm treats that as fine.
+ * nor quarantined). The reconciler function publishes it every run (namespace `photopipe`, no
+ * dimensions; `reconciler.metric` of `contract/settings.json`); until it runs there are no
+ * data points, and the alarm treats that as fine.
  */
-export const OLDEST_WAITING_ORIGINAL = { namespace: NAMESPACE, metricName: 'OldestWaitingOriginalSeconds' } as const;
+export const OLDEST_WAITING_ORIGINAL = { namespace: RECONCILER.metric.namespace, metricName: RECONCILER.metric.name } as const;
 
 /** The metric filters' metrics, each with the state machine's ARN as the dimension `StateMachineArn`. */
 export const RUN_METRICS = {
@@ -91,7 +92,10 @@ class LogGroupTarget implements events.IRuleTarget {
 
 export interface OperationsProps {
   readonly stateMachine: sfn.StateMachine;
+  /** The state machine's steps: alarmed, and graphed with their Step Functions run time. */
   readonly functions: readonly PipelineFunction[];
+  /** Functions that are no step of it (the reconciler): alarmed and graphed the same, without a run time. */
+  readonly otherFunctions?: readonly PipelineFunction[];
   readonly deadLetters: sqs.IQueue;
   /** Days the failed runs' log group keeps events. */
   readonly logRetentionDays: number;
@@ -111,6 +115,7 @@ export class Operations extends Construct {
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
     const { stateMachine, functions, deadLetters } = props;
+    const everyFunction = [...functions, ...(props.otherFunctions ?? [])];
     const stack = Stack.of(this);
 
     // Not encrypted at rest: it carries only alarm state changes (names, thresholds, metric
@@ -206,7 +211,7 @@ export class Operations extends Construct {
       deadLetters.metricApproximateNumberOfMessagesVisible({ period: FIVE_MINUTES, statistic: cloudwatch.Stats.MAXIMUM }),
       'An upload event could not start a run and waits in the dead-letter queue: start its run with the message as the input, then delete the message.',
     );
-    for (const fn of functions) {
+    for (const fn of everyFunction) {
       // Three five-minute periods in a row: a rejection or a retried transient error is one
       // error now and then (validate's and thumbnail's errors include every rejection), an
       // outage or a broken setting is errors every minute.
@@ -228,7 +233,8 @@ export class Operations extends Construct {
 
     const sfnCount = (metricName: string, label: string) =>
       new cloudwatch.Metric({ namespace: 'AWS/States', metricName, dimensionsMap: { StateMachineArn: stateMachine.stateMachineArn }, statistic: cloudwatch.Stats.SUM, period: FIVE_MINUTES, label });
-    const perFunction = (make: (fn: PipelineFunction) => cloudwatch.IMetric) => functions.map(make);
+    const perStep = (make: (fn: PipelineFunction) => cloudwatch.IMetric) => functions.map(make);
+    const perFunction = (make: (fn: PipelineFunction) => cloudwatch.IMetric) => everyFunction.map(make);
     const wide = { width: 12, height: 6 };
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.days(1) });
     this.dashboard.addWidgets(
@@ -267,7 +273,7 @@ export class Operations extends Construct {
       new cloudwatch.GraphWidget({
         ...wide,
         title: 'Step run time (Step Functions LambdaFunctionRunTime, average)',
-        left: perFunction(
+        left: perStep(
           (fn) =>
             new cloudwatch.Metric({
               namespace: 'AWS/States',

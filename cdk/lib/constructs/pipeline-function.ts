@@ -75,6 +75,8 @@ function objectWildcardFinding({ bucket, pattern }: ObjectWildcard): string {
 export interface PipelineFunctionProps {
   /** The workspace binary that is the handler, e.g. `validate`. */
   readonly binaryName: string;
+  /** The function's description; absent, `photopipe <binaryName> step`. */
+  readonly description?: string;
   /** The function's entry in `contract/functions.json`. */
   readonly contract: FunctionContract;
   /** The function's environment (`RUST_LOG=info` is added). */
@@ -129,7 +131,7 @@ export class PipelineFunction extends RustFunction {
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: lambda.Tracing.ACTIVE,
       reservedConcurrentExecutions: props.reservedConcurrency,
-      description: `photopipe ${props.binaryName} step`,
+      description: props.description ?? `photopipe ${props.binaryName} step`,
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
