@@ -131,7 +131,7 @@ def cold_start(engine, corpus, rows, scratch, runs=11):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", required=True, help="the photopipe-local binary (release build)")
+    parser.add_argument("--engine", required=True, help="the photopipe binary (release build)")
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()

@@ -14,30 +14,9 @@ const FUNCTIONS_JSON: &str = include_str!("../../contract/functions.json");
 /// `contract/settings.json`, compiled in.
 const SETTINGS_JSON: &str = include_str!("../../contract/settings.json");
 
-/// `contract/errors.json`, compiled in.
-const ERRORS_JSON: &str = include_str!("../../contract/errors.json");
-
-/// The error names a run fails with when it rejected its photo (those `contract/errors.json`
-/// handles by quarantine).
-pub fn rejection_errors() -> anyhow::Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct ErrorName {
-        name: String,
-        handling: String,
-    }
-    #[derive(Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorName>,
-    }
-    let contract: Errors =
-        serde_json::from_str(ERRORS_JSON).context("contract/errors.json is not valid")?;
-    Ok(contract
-        .errors
-        .into_iter()
-        .filter(|e| e.handling == "quarantine")
-        .map(|e| e.name)
-        .collect())
-}
+/// Which errors reject a photo: read from `contract/errors.json` by the operator's CLI,
+/// whose redrive rules the local runner's `--redrive` shares.
+pub use photopipe_cli::redrive::rejection_errors;
 
 /// The retry waits `--fast-retries` puts in every retrier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

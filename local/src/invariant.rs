@@ -1,307 +1,32 @@
-//! The nothing-lost invariant, checked across the buckets and the executions: every version
-//! ever uploaded under `photos/` is in exactly one of three states.
-//!
-//! - **archived**: its copy at Wasabi, under the key unique to its bytes, reads back with its
-//!   SHA-256; its version is tagged `archived` and no longer current in `photos/`; and, if it
-//!   is its key's latest upload, every rendition's thumbnail was made from its bytes, or its
-//!   run's output names the rendition skipped (too big to decode within the function);
-//! - **quarantined**: its bytes under its own `rejected/…~<version>` key with the reason
-//!   beside it; its version tagged `quarantined` and no longer current;
-//! - **pending**: untagged, still in the dropbox, with an execution of its own that is
-//!   running or failed (and so can be redriven).
-//!
-//! Empty folder markers are not uploads. Anything else is a violation, listed with what is
-//! wrong. Every end-to-end test ends with this check.
+//! The nothing-lost invariant on the local stack: every version ever uploaded under
+//! `photos/` is archived, quarantined or pending (see [`photopipe_cli::invariant`], the
+//! checker `photopipe audit` runs against a deployment). Every end-to-end test ends with this
+//! check.
 
-use std::collections::{HashMap, HashSet};
-
-use anyhow::Context;
-use aws_sdk_s3::Client;
-use aws_sdk_sfn::types::ExecutionStatus;
-use photopipe::event::{ObjectCreatedEvent, SourceObject};
-use photopipe::s3::{keys, meta, sha256_hex};
-use photopipe::settings::{PHOTOS_PREFIX, Rendition, outcome_tag};
+use photopipe::settings::Rendition;
+pub use photopipe_cli::invariant::{Violation, ViolationKind};
 
 use crate::stack::{ARCHIVE, DROPBOX, LocalStack, THUMBNAILS};
-
-/// One uploaded version that is in none of the three states.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub key: String,
-    pub version_id: String,
-    pub problem: String,
-}
-
-/// One version of an upload, as the dropbox lists it.
-#[derive(Debug)]
-struct Version {
-    source: SourceObject,
-    size: i64,
-    /// The current object under its key (not hidden by a delete marker or a newer upload).
-    current: bool,
-    /// The newest version under its key that is not a delete marker.
-    latest_upload: bool,
-}
 
 /// Every version under `photos/` that is not archived, quarantined or pending, given the
 /// thumbnail renditions the stack makes.
 pub async fn check(stack: &LocalStack, renditions: &[Rendition]) -> anyhow::Result<Vec<Violation>> {
-    let versions = uploaded_versions(&stack.s3).await?;
-    let Executions { open, skipped } = executions(stack).await?;
-    let mut violations = Vec::new();
-    for version in versions {
-        let source = &version.source;
-        if source.is_folder_key() && version.size == 0 {
-            continue;
-        }
-        let version_id = source.version_id.clone().unwrap_or_default();
-        let problem = |problem: String| Violation {
-            key: source.key.clone(),
-            version_id: version_id.clone(),
-            problem,
-        };
-        let bytes = read(
-            &stack.s3,
-            DROPBOX,
-            &source.key,
-            source.version_id.as_deref(),
-        )
-        .await?
-        .context("a listed version is unreadable")?;
-        let sha256 = sha256_hex(&bytes);
-        let outcome = outcome_of(&stack.s3, source).await?;
-        let found = match outcome.as_deref() {
-            Some(outcome_tag::ARCHIVED) => {
-                let skipped = skipped.get(&(source.key.clone(), version_id.clone()));
-                let renditions: Vec<Rendition> = renditions
-                    .iter()
-                    .filter(|r| skipped.is_none_or(|names| !names.contains(&r.to_string())))
-                    .copied()
-                    .collect();
-                archived(stack, &version, &sha256, &bytes, &renditions).await?
-            }
-            Some(outcome_tag::QUARANTINED) => quarantined(stack, &version, &bytes).await?,
-            None if open.contains(&(source.key.clone(), version_id.clone())) => None,
-            None => Some(
-                "neither archived nor quarantined, and no running or failed execution of its own"
-                    .to_owned(),
-            ),
-            Some(other) => Some(format!("unknown outcome tag {other:?}")),
-        };
-        violations.extend(found.map(problem));
-    }
-    Ok(violations)
+    photopipe_cli::invariant::check(&scope(stack, renditions)).await
 }
 
-/// What is wrong with a version tagged archived, if anything.
-async fn archived(
-    stack: &LocalStack,
-    version: &Version,
-    sha256: &str,
-    bytes: &[u8],
-    renditions: &[Rendition],
-) -> anyhow::Result<Option<String>> {
-    let source = &version.source;
-    if version.current {
-        return Ok(Some("archived but still current under photos/".into()));
-    }
-    let key = keys::archive_key(source, sha256)?;
-    match read(&stack.wasabi_s3, ARCHIVE, &key, None).await? {
-        None => {
-            return Ok(Some(format!(
-                "tagged archived, but {ARCHIVE}/{key} is missing"
-            )));
-        }
-        Some(copy) if copy != bytes => {
-            return Ok(Some(format!("{ARCHIVE}/{key} holds other bytes")));
-        }
-        Some(_) => {}
-    }
-    if version.latest_upload {
-        for rendition in renditions {
-            let thumbnail = keys::thumbnail_key(source, rendition)?;
-            let made_from = photopipe::s3::head(&stack.s3, THUMBNAILS, &thumbnail)
-                .await?
-                .and_then(|head| meta::get(&head, meta::SOURCE_SHA256).map(str::to_owned));
-            if made_from.as_deref() != Some(sha256) {
-                return Ok(Some(format!(
-                    "the latest upload, but {THUMBNAILS}/{thumbnail} was not made from it \
-                     ({made_from:?})"
-                )));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// What is wrong with a version tagged quarantined, if anything.
-async fn quarantined(
-    stack: &LocalStack,
-    version: &Version,
-    bytes: &[u8],
-) -> anyhow::Result<Option<String>> {
-    if version.current {
-        return Ok(Some("quarantined but still current under photos/".into()));
-    }
-    let (object, reason) = keys::quarantine_keys(&version.source);
-    if read(&stack.s3, DROPBOX, &object, None).await?.as_deref() != Some(bytes) {
-        return Ok(Some(format!(
-            "tagged quarantined, but {object} does not hold its bytes"
-        )));
-    }
-    if read(&stack.s3, DROPBOX, &reason, None).await?.is_none() {
-        return Ok(Some(format!("quarantined without its reason {reason}")));
-    }
-    Ok(None)
-}
-
-/// Every version under `photos/`, newest first within a key, as S3 lists them.
-async fn uploaded_versions(s3: &Client) -> anyhow::Result<Vec<Version>> {
-    let mut versions = Vec::new();
-    // Per key: whether a delete marker is the latest, and whether a newer upload was seen.
-    let mut hidden: HashMap<String, bool> = HashMap::new();
-    let mut seen_upload: HashMap<String, bool> = HashMap::new();
-    let (mut key_marker, mut version_marker) = (None, None);
-    loop {
-        let page = s3
-            .list_object_versions()
-            .bucket(DROPBOX)
-            .prefix(PHOTOS_PREFIX)
-            .set_key_marker(key_marker.take())
-            .set_version_id_marker(version_marker.take())
-            .send()
-            .await
-            .context("listing the dropbox's versions")?;
-        for marker in page.delete_markers() {
-            if marker.is_latest() == Some(true) {
-                hidden.insert(marker.key().unwrap_or_default().to_owned(), true);
-            }
-        }
-        for version in page.versions() {
-            let key = version.key().unwrap_or_default().to_owned();
-            let latest_upload = !seen_upload.insert(key.clone(), true).unwrap_or(false);
-            versions.push(Version {
-                source: SourceObject {
-                    bucket: DROPBOX.to_owned(),
-                    key: key.clone(),
-                    version_id: version.version_id().map(str::to_owned),
-                },
-                size: version.size().unwrap_or(0),
-                current: version.is_latest() == Some(true),
-                latest_upload,
-            });
-        }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        version_marker = page.next_version_id_marker().map(str::to_owned);
-    }
-    // A delete marker listed on a later page still hides the key's latest version.
-    for version in &mut versions {
-        if hidden.contains_key(&version.source.key) {
-            version.current = false;
-        }
-    }
-    Ok(versions)
-}
-
-/// What the executions say, by the (key, version) of their input.
-#[derive(Debug, Default)]
-struct Executions {
-    /// Running or failed (so redrivable) executions.
-    open: HashSet<(String, String)>,
-    /// The renditions a succeeded execution's thumbnail step skipped, by name.
-    skipped: HashMap<(String, String), Vec<String>>,
-}
-
-async fn executions(stack: &LocalStack) -> anyhow::Result<Executions> {
-    let mut found = Executions::default();
-    let mut pages = stack
-        .sfn
-        .list_executions()
-        .state_machine_arn(&stack.state_machine_arn)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        for execution in page.context("listing executions")?.executions() {
-            let status = execution.status().clone();
-            let described = stack
-                .sfn
-                .describe_execution()
-                .execution_arn(execution.execution_arn())
-                .send()
-                .await
-                .context("describing an execution")?;
-            let Some(source) = described
-                .input()
-                .and_then(|input| serde_json::from_str::<ObjectCreatedEvent>(input).ok())
-                .and_then(|event| event.source_object().ok())
-            else {
-                continue;
-            };
-            let id = (source.key, source.version_id.unwrap_or_default());
-            match status {
-                ExecutionStatus::Running | ExecutionStatus::Failed => {
-                    found.open.insert(id);
-                }
-                ExecutionStatus::Succeeded => {
-                    let output: serde_json::Value = described
-                        .output()
-                        .and_then(|o| serde_json::from_str(o).ok())
-                        .unwrap_or_default();
-                    let skipped: Vec<String> = output["thumbnails"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|t| t.get("skipped").is_some())
-                        .filter_map(|t| t["rendition"].as_str().map(str::to_owned))
-                        .collect();
-                    if !skipped.is_empty() {
-                        found.skipped.insert(id, skipped);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The `photopipe-outcome` tag of one exact version.
-async fn outcome_of(s3: &Client, source: &SourceObject) -> anyhow::Result<Option<String>> {
-    let tags = s3
-        .get_object_tagging()
-        .bucket(&source.bucket)
-        .key(&source.key)
-        .set_version_id(source.version_id.clone())
-        .send()
-        .await
-        .with_context(|| format!("GetObjectTagging {}", source.describe()))?;
-    Ok(tags
-        .tag_set()
-        .iter()
-        .find(|tag| tag.key() == outcome_tag::KEY)
-        .map(|tag| tag.value().to_owned()))
-}
-
-/// An object's bytes, `None` when there is no such object.
-async fn read(
-    s3: &Client,
-    bucket: &str,
-    key: &str,
-    version: Option<&str>,
-) -> anyhow::Result<Option<Vec<u8>>> {
-    let answer = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version.map(str::to_owned))
-        .send()
-        .await;
-    match answer {
-        Ok(object) => Ok(Some(object.body.collect().await?.into_bytes().to_vec())),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-        Err(err) => Err(anyhow::Error::new(err).context(format!("GetObject {bucket}/{key}"))),
+/// The local stack's clients and names, for the checker.
+pub fn scope<'a>(
+    stack: &'a LocalStack,
+    renditions: &'a [Rendition],
+) -> photopipe_cli::invariant::Scope<'a> {
+    photopipe_cli::invariant::Scope {
+        s3: &stack.s3,
+        archive: &stack.wasabi_s3,
+        sfn: &stack.sfn,
+        dropbox: DROPBOX,
+        thumbnails: THUMBNAILS,
+        archive_bucket: ARCHIVE,
+        state_machine_arn: &stack.state_machine_arn,
+        renditions,
     }
 }

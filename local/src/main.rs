@@ -2,17 +2,18 @@
 //! faults injected if asked, and writes `report.json` and the buckets' final contents to the
 //! output folder; with `load`, runs many copies of the sample photos at once and prints the
 //! throughput, each step's durations and memory, and the cost per million photos; with
-//! `thumbnail`, runs only the imaging engine on some files, to try settings.
+//! `up`, starts the same stack and keeps it running until Ctrl-C, printing the environment
+//! that points `aws`, boto3 and `photopipe` (the operator's CLI) at it.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use photopipe::settings::{InputLimits, ThumbnailSettings, env};
+use photopipe::settings::{ThumbnailSettings, env};
 use photopipe_local::run::{self, Report, RunOptions};
 use photopipe_local::stack::{LocalStack, StackOptions, workspace_root};
+use tokio::io::AsyncBufReadExt;
 
 /// Run photos through the photopipe pipeline locally.
 #[derive(Debug, Parser)]
@@ -31,22 +32,35 @@ enum Command {
     /// per minute, each step's p50/p95 duration and peak memory, and the cost per million
     /// photos at list prices (`local/prices.json`).
     Load(LoadArgs),
-    /// Make thumbnails of some files with the engine the pipeline uses (one thread), and
-    /// print the CPU time each took.
-    Thumbnail(ThumbnailArgs),
+    /// Start the local stack and keep it up until Ctrl-C: print its endpoints, buckets and
+    /// state machine, and the `export` lines that point `aws`, boto3 and `photopipe` at it;
+    /// start an execution for every upload under photos/, as the EventBridge rule does.
+    /// While it is up, type `wasabi down SECONDS` (the functions' Wasabi refuses every
+    /// request for that long) or `wasabi up` and Enter.
+    #[command(after_help = "\
+Examples:
+  scripts/local up --fast-retries            retries in seconds, so an outage fails runs in a minute
+  scripts/local up --wasabi-down 120         Wasabi refuses the functions for the first two minutes")]
+    Up(UpArgs),
 }
 
 #[derive(Debug, clap::Args)]
-struct ThumbnailArgs {
-    /// Comma-separated renditions, `WxH[:fit|fill][:jpeg|png|webp][:qNN][:upscale]`.
-    #[arg(long, default_value = "256x256")]
-    renditions: ThumbnailSettings,
-    /// Where the thumbnails go, as `<DIR>/<rendition folder>/<file name>.<ext>`.
-    #[arg(long, default_value = "out/thumbnails")]
-    out: PathBuf,
-    /// Image files.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
+struct UpArgs {
+    /// Where moto's and the functions' logs go.
+    #[arg(long, default_value = "out/up/logs")]
+    logs: PathBuf,
+    /// Instances of each Lambda function.
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
+    /// The thumbnail function's renditions (`THUMBNAIL_RENDITIONS`) [default: 256x256].
+    #[arg(long)]
+    renditions: Option<ThumbnailSettings>,
+    /// Cut the state machine's retry waits to seconds (the attempts unchanged).
+    #[arg(long)]
+    fast_retries: bool,
+    /// The functions' Wasabi refuses every request (503) for this long from the start.
+    #[arg(long, value_name = "SECONDS")]
+    wasabi_down: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,17 +125,7 @@ fn fraction(value: &str) -> Result<f64, String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Thumbnail(args)) => match thumbnail(&args) {
-            // The reader went away (`… | head`): stop quietly, as command-line tools do.
-            Err(err)
-                if err
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-            {
-                Ok(())
-            }
-            other => other,
-        },
+        Some(Command::Up(args)) => tokio::runtime::Runtime::new()?.block_on(up(args)),
         Some(Command::Load(args)) => tokio::runtime::Runtime::new()?.block_on(load(args)),
         None => tokio::runtime::Runtime::new()?.block_on(run_pipeline(cli.run)),
     }
@@ -178,6 +182,141 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `photopipe-local up`.
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let mut options = StackOptions::for_workspace(args.logs.clone())?;
+    options.instances = args.instances;
+    options.fast_retries = args.fast_retries;
+    if let Some(renditions) = &args.renditions {
+        options
+            .function_env
+            .push((env::THUMBNAIL_RENDITIONS.into(), renditions_env(renditions)));
+    }
+    eprintln!("starting the local stack (logs in {})", args.logs.display());
+    let stack = LocalStack::start(options)
+        .await
+        .context("starting the local stack")?;
+    if let Some(seconds) = args.wasabi_down {
+        stack.wasabi_faults.down_for(Duration::from_secs(seconds));
+    }
+    print_environment(&stack, args.renditions.as_ref());
+    // The EventBridge rule's stand-in drains its queue all along, on its own task, so that
+    // whatever else happens here never drops an event it received.
+    let starter = stack.starter.clone();
+    let starting = tokio::spawn(async move {
+        loop {
+            match starter.start_pending().await {
+                Ok(started) => {
+                    for execution in started {
+                        println!("started {} for {}", execution.name, execution.key);
+                    }
+                }
+                Err(err) => {
+                    eprintln!("starting executions: {err:#}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut reading = true;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => break,
+            line = lines.next_line(), if reading => match line {
+                Ok(Some(line)) => control(&stack, &line),
+                // No terminal (stdin closed): only Ctrl-C or a signal ends it.
+                Ok(None) | Err(_) => reading = false,
+            },
+        }
+    }
+    starting.abort();
+    eprintln!("stopping the local stack");
+    stack.stop().await;
+    Ok(())
+}
+
+/// One line typed while the stack is up.
+fn control(stack: &LocalStack, line: &str) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["wasabi", "down", seconds] => match seconds.parse::<u64>() {
+            Ok(seconds) => {
+                stack.wasabi_faults.down_for(Duration::from_secs(seconds));
+                println!("wasabi: down for the functions for {seconds} s");
+            }
+            Err(_) => println!("wasabi down SECONDS: {seconds:?} is not a number of seconds"),
+        },
+        ["wasabi", "up"] => {
+            stack.wasabi_faults.heal();
+            println!("wasabi: up");
+        }
+        [] => {}
+        _ => println!("commands: `wasabi down SECONDS`, `wasabi up`; Ctrl-C stops the stack"),
+    }
+}
+
+/// What `up` prints: where everything is, and the environment for other programs.
+fn print_environment(stack: &LocalStack, renditions: Option<&ThumbnailSettings>) {
+    use photopipe_cli::deployment::env as cli;
+    use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS};
+    // The endpoint the functions reach moto through: the fault injector, which passes every
+    // request on unchanged unless told otherwise (`up` never tells it).
+    let aws = &stack.aws_faults.endpoint;
+    println!("AWS (moto):      {aws}");
+    println!("Wasabi stand-in: {}", stack.wasabi.endpoint);
+    println!("dropbox:         s3://{DROPBOX}/photos/");
+    println!("thumbnails:      s3://{THUMBNAILS}/");
+    println!("archive:         s3://{ARCHIVE}/ (at the Wasabi stand-in)");
+    println!("state machine:   {}", stack.state_machine_arn);
+    println!();
+    println!("# paste into another shell:");
+    println!("export AWS_ENDPOINT_URL={aws} AWS_REGION=us-east-1");
+    println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
+    println!(
+        "export {}={DROPBOX} {}={THUMBNAILS}",
+        cli::DROPBOX,
+        cli::THUMBNAILS
+    );
+    println!(
+        "export {}={}",
+        cli::STATE_MACHINE_ARN,
+        stack.state_machine_arn
+    );
+    // The archive's read key is in the secret `photopipe audit` reads by default.
+    println!(
+        "export {}={} {}=eu-central-2 {}={ARCHIVE}",
+        cli::WASABI_ENDPOINT,
+        stack.wasabi.endpoint,
+        cli::WASABI_REGION,
+        cli::WASABI_BUCKET,
+    );
+    if let Some(renditions) = renditions {
+        println!(
+            "export {}={}",
+            env::THUMBNAIL_RENDITIONS,
+            renditions_env(renditions)
+        );
+    }
+    println!();
+    println!(
+        "up: uploads under photos/ start executions; type `wasabi down SECONDS` to make runs \
+         fail, Ctrl-C to stop"
+    );
+}
+
+/// Renditions as `THUMBNAIL_RENDITIONS` writes them.
+fn renditions_env(renditions: &ThumbnailSettings) -> String {
+    let specs: Vec<String> = renditions
+        .renditions
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    specs.join(",")
+}
+
 async fn run_pipeline(args: Args) -> anyhow::Result<()> {
     let photos = args
         .photos
@@ -192,14 +331,9 @@ async fn run_pipeline(args: Args) -> anyhow::Result<()> {
         ..RunOptions::default()
     };
     if let Some(renditions) = &args.renditions {
-        let specs: Vec<String> = renditions
-            .renditions
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         options
             .function_env
-            .push((env::THUMBNAIL_RENDITIONS.into(), specs.join(",")));
+            .push((env::THUMBNAIL_RENDITIONS.into(), renditions_env(renditions)));
         run_options.renditions.clone_from(&renditions.renditions);
     }
     let report = with_stack(options, async |stack| {
@@ -314,59 +448,4 @@ fn print_totals(report: &Report) {
             violation.key, violation.version_id, violation.problem
         );
     }
-}
-
-/// `photopipe-local thumbnail`: the engine alone, file by file.
-fn thumbnail(args: &ThumbnailArgs) -> anyhow::Result<()> {
-    let limits = InputLimits::default();
-    let renditions = &args.renditions.renditions;
-    let mut out = std::io::stdout().lock();
-    let mut total_ms = 0.0;
-    for file in &args.files {
-        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let started = cpu_time::ProcessTime::now();
-        let made = photopipe_imaging::inspect(&bytes, &limits).and_then(|inspection| {
-            photopipe_imaging::make_thumbnails(&bytes, &inspection, renditions, &limits)
-        });
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let name = file
-            .file_name()
-            .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
-        let thumbnails = match made {
-            Ok(thumbnails) => thumbnails,
-            Err(err) => {
-                writeln!(out, "{name}\t{}\t{err}", err.error_name())?;
-                continue;
-            }
-        };
-        total_ms += ms;
-        let mut outputs = Vec::new();
-        for (rendition, thumb) in renditions.iter().zip(thumbnails) {
-            let path = args
-                .out
-                .join(rendition.label())
-                .join(format!("{name}.{}", rendition.format.extension()));
-            write(&path, &thumb.bytes)?;
-            outputs.push(format!(
-                "{}x{} {} B",
-                thumb.width,
-                thumb.height,
-                thumb.bytes.len()
-            ));
-        }
-        writeln!(out, "{name}\t{ms:.2} ms\t{}", outputs.join("\t"))?;
-    }
-    writeln!(
-        out,
-        "total\t{total_ms:.1} ms CPU for {} files",
-        args.files.len()
-    )?;
-    Ok(())
-}
-
-fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

@@ -12,19 +12,8 @@ use crate::contract;
 use crate::run::{self, Tracked};
 use crate::stack::LocalStack;
 
-/// Whether a run that ended with `status` and `error` rejected its photo.
-pub fn is_rejection(status: &ExecutionStatus, error: Option<&str>, rejections: &[String]) -> bool {
-    *status == ExecutionStatus::Failed && error.is_some_and(|e| rejections.iter().any(|r| r == e))
-}
-
-/// Whether a redrive may finish a run that ended with `status` and `error`: it failed, timed
-/// out or was aborted, and did not reject its photo.
-pub fn wants_redrive(status: &ExecutionStatus, error: Option<&str>, rejections: &[String]) -> bool {
-    matches!(
-        status,
-        ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted
-    ) && !is_rejection(status, error, rejections)
-}
+/// The rules of which runs a redrive may finish, shared with `photopipe redrive`.
+pub use photopipe_cli::redrive::{is_rejection, wants_redrive};
 
 /// Redrive rounds: how many there were and how many redrives they made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod chaos;
+mod cli;
 mod corpus;
 mod crashes;
 mod duplicates;
