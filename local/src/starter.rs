@@ -127,6 +127,34 @@ impl Starter {
         Ok(started)
     }
 
+    /// Receives every event now in the queue (waiting up to a second) and deletes it without
+    /// starting a run: an event lost on its way (a rule disabled, a delivery that never came),
+    /// which the reconciler's test needs. Returns the decoded keys of the events dropped.
+    pub async fn drop_pending(&self) -> anyhow::Result<Vec<String>> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        let mut dropped = Vec::new();
+        for message in received.messages() {
+            let (key, _, _) = as_aws_event(message.body().context("event without a body")?)?;
+            if let Some(handle) = message.receipt_handle() {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+            dropped.push(key);
+        }
+        Ok(dropped)
+    }
+
     /// Starts executions until `count` have started, or `within` has passed.
     pub async fn start(&self, count: usize, within: Duration) -> anyhow::Result<Vec<Started>> {
         let begin = Instant::now();

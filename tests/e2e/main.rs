@@ -12,6 +12,7 @@ mod faults;
 mod losses;
 mod outage;
 mod races;
+mod reconcile;
 mod rejection;
 
 use std::time::Duration;
