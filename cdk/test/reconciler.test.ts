@@ -1,6 +1,6 @@
 /** The reconciler: its schedule, its environment, its role's exact statements, and its settings. */
 import { RECONCILER } from '../lib/contract';
-import { RECONCILER_FUNCTION } from '../lib/constructs/reconciler';
+import { RECONCILER_CHECKOV_SKIPS, RECONCILER_FUNCTION } from '../lib/constructs/reconciler';
 import { parseSettings } from '../lib/settings';
 import { arnOf, idOf, objectsOf, only, synthTemplate } from './synth';
 
@@ -31,6 +31,12 @@ describe('the function', () => {
     });
     const [, other] = only(synthTemplate({ reconcileAfterMinutes: 10, reconcileEveryMinutes: 5 }), 'AWS::Lambda::Function', 'ReconcilerReconcile');
     expect(other.Environment.Variables[RECONCILER.environment.afterMinutes]).toBe('10');
+  });
+
+  test('skips only the checkov checks that do not fit a scheduled function, each with its reason', () => {
+    const metadata = template.toJSON().Resources[functionId].Metadata;
+    expect(metadata.checkov.skip).toEqual(RECONCILER_CHECKOV_SKIPS);
+    expect(RECONCILER_CHECKOV_SKIPS.map((s) => s.id).sort()).toEqual(['CKV_AWS_115', 'CKV_AWS_116', 'CKV_AWS_117', 'CKV_AWS_173']);
   });
 });
 

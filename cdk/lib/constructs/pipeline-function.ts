@@ -13,7 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BundlingOptions, RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
-import { LOG_GROUP_WITHOUT_KMS, PIPELINE_FUNCTION_SKIPS, UNRESERVED_CONCURRENCY, skipCheckov } from '../checkov';
+import { CheckovSkip, LOG_GROUP_WITHOUT_KMS, PIPELINE_FUNCTION_SKIPS, UNRESERVED_CONCURRENCY, skipCheckov } from '../checkov';
 import { FunctionContract } from '../contract';
 
 const WORKSPACE = path.join(__dirname, '..', '..', '..');
@@ -91,6 +91,11 @@ export interface PipelineFunctionProps {
   readonly logRetentionDays: number;
   /** Its reserved concurrency; absent, it shares the account's unreserved pool. */
   readonly reservedConcurrency?: number;
+  /**
+   * The checkov checks skipped on the function, with their reasons; absent, a state machine
+   * step's (`PIPELINE_FUNCTION_SKIPS`, and `UNRESERVED_CONCURRENCY` without reserved concurrency).
+   */
+  readonly checkovSkips?: readonly CheckovSkip[];
 }
 
 /**
@@ -138,7 +143,7 @@ export class PipelineFunction extends RustFunction {
       reason: 'Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, so AWS requires *.',
     });
     skipCheckov(logGroup, LOG_GROUP_WITHOUT_KMS);
-    skipCheckov(this, ...PIPELINE_FUNCTION_SKIPS, ...(props.reservedConcurrency === undefined ? [UNRESERVED_CONCURRENCY] : []));
+    skipCheckov(this, ...(props.checkovSkips ?? [...PIPELINE_FUNCTION_SKIPS, ...(props.reservedConcurrency === undefined ? [UNRESERVED_CONCURRENCY] : [])]));
     this.binaryName = props.binaryName;
     this.bundlingOptions = bundling;
     this.access = new iam.Policy(scope, `${id}Access`, { statements: props.statements });

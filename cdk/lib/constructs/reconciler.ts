@@ -20,6 +20,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { CheckovSkip } from '../checkov';
 import { FunctionContract, PREFIXES, RECONCILER } from '../contract';
 import { PipelineFunction } from './pipeline-function';
 
@@ -29,6 +30,26 @@ import { PipelineFunction } from './pipeline-function';
  * plenty; five minutes covers a backlog of tens of thousands (ten starts in flight at once).
  */
 export const RECONCILER_FUNCTION: FunctionContract = { memoryMb: 256, timeoutSeconds: 300, linksImaging: false };
+
+/** The checkov checks that do not fit the reconciler, and why. */
+export const RECONCILER_CHECKOV_SKIPS: CheckovSkip[] = [
+  {
+    id: 'CKV_AWS_116',
+    comment: 'An EventBridge schedule invokes it; a failed run leaves nothing to replay (the next scheduled run scans again) and its Errors alarm tells, so a dead-letter queue would hold only stale schedule events.',
+  },
+  {
+    id: 'CKV_AWS_117',
+    comment: 'It reaches only public AWS endpoints (S3, Step Functions, CloudWatch); a VPC would add NAT gateways or interface endpoints and their cost and protect nothing.',
+  },
+  {
+    id: 'CKV_AWS_173',
+    comment: 'The environment holds a bucket name, the state machine ARN and a number of minutes, never a secret; Lambda encrypts it at rest with its service key already.',
+  },
+  {
+    id: 'CKV_AWS_115',
+    comment: 'One scheduled invocation every reconcileEveryMinutes; two overlapping runs never start an original twice (deterministic execution names), so reserved concurrency would only take capacity from the account pool.',
+  },
+];
 
 export interface ReconcilerProps {
   readonly dropbox: s3.IBucket;
@@ -82,6 +103,7 @@ export class Reconciler extends Construct {
       objectWildcards: [{ bucket: dropbox, pattern: photos }],
       reason: `The reconciler reads the head of any original under ${PREFIXES.photos} (its version id) and nothing else.`,
       logRetentionDays: props.logRetentionDays,
+      checkovSkips: RECONCILER_CHECKOV_SKIPS,
     });
     const logicalId = stack.resolve(stack.getLogicalId(stateMachine.node.defaultChild as CfnElement));
     Validations.of(this.function.access).acknowledge(
