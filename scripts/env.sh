@@ -75,6 +75,9 @@ for template in sorted(out.glob("*.template.json")):
     for resource in json.load(open(template))["Resources"].values():
         if resource["Type"] != "AWS::Lambda::Function" or "aws:asset:path" not in resource.get("Metadata", {}):
             continue
+        # Only our Rust functions have a bootstrap (the Wasabi bucket's Provider framework is Node.js).
+        if resource["Properties"].get("Runtime") != "provided.al2023":
+            continue
         description = resource["Properties"].get("Description", "?")
         step = re.fullmatch(r"photopipe (\w+) step", description)
         links = "-"

@@ -57,6 +57,12 @@ export interface IntegerSettingContract {
   readonly max: number;
 }
 
+/** A setting that is one of `allowed`. */
+export interface ChoiceSettingContract {
+  readonly default: string;
+  readonly allowed: readonly string[];
+}
+
 /** A list setting, carried as its items joined by `separator`. */
 export interface ListSettingContract extends Carried {
   readonly default: readonly string[];
@@ -94,6 +100,10 @@ export interface SettingsContract {
     readonly wasabiEndpoint: TextSettingContract;
     readonly wasabiBucket: TextSettingContract;
     readonly wasabiSecretName: TextSettingContract;
+    readonly wasabiReadSecretName: TextSettingContract;
+    readonly wasabiSetupSecretName: TextSettingContract;
+    readonly wasabiObjectLockMode: ChoiceSettingContract;
+    readonly wasabiRetentionDays: IntegerSettingContract;
     readonly thumbnailRenditions: ListSettingContract;
     readonly maxBytes: IntegerSettingContract & Carried;
     readonly maxPixels: IntegerSettingContract & Carried;

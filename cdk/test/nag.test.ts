@@ -7,13 +7,15 @@ import { PhotopipeStack } from '../lib/photopipe-stack';
 import { parseSettings } from '../lib/settings';
 import { cdkContext, synthWithNag } from './synth';
 
-/** Every optional part switched on: groups, a break-glass role, an alarm e-mail, every function reserved. */
+/** Every optional part switched on: groups, a break-glass role, an alarm e-mail, every function reserved, the Wasabi secrets' KMS key. */
 const EVERYTHING = {
   createGroups: true,
+  bucketKms: true,
   breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
   alarmEmail: 'ops@example.com',
   logExecutionData: true,
   reservedConcurrency: { validate: 5, thumbnail: 5, archive: 5, cleanup: 5 },
+  wasabiSecretKmsKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
 };
 
 test('AWS Solutions checks pass with every optional part switched on', () => {
@@ -82,6 +84,7 @@ describe('acknowledgements', () => {
       'AwsSolutions-IAM5[Resource::<BucketsDropbox.Arn>/photos/*]',
       'AwsSolutions-IAM5[Resource::<BucketsDropbox.Arn>/rejected/*]',
       'AwsSolutions-IAM5[Resource::<BucketsThumbnails.Arn>/*]',
+      'AwsSolutions-IAM5[Resource::<WasabiBucketHandler.Arn>:*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<PipelineStateMachine.Name>:*]',
       'AwsSolutions-SQS3',
     ]);

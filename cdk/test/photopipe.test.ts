@@ -7,6 +7,7 @@ import { FUNCTIONS, FunctionName, OUTCOME_TAG, PREFIXES, SETTINGS } from '../lib
 import { ARM64_BUILD, BUILD_PROFILE_CONTEXT, PipelineFunction, bundlingOptions } from '../lib/constructs/pipeline-function';
 import { PhotopipeStack } from '../lib/photopipe-stack';
 import { RECONCILER_FUNCTION } from '../lib/constructs/reconciler';
+import { WASABI_BUCKET_FUNCTION } from '../lib/constructs/wasabi-bucket';
 import { DEFINITION_FILE } from '../lib/constructs/state-machine';
 import { DEFAULT_SETTINGS, parseSettings } from '../lib/settings';
 
@@ -134,8 +135,8 @@ describe('buckets', () => {
 });
 
 describe('functions', () => {
-  test('five Rust functions on provided.al2023 for ARM64: the four steps and the reconciler', () => {
-    template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023', Architectures: ['arm64'] }, 5);
+  test('six Rust functions on provided.al2023 for ARM64: the four steps, the reconciler and the Wasabi bucket provider', () => {
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { Runtime: 'provided.al2023', Architectures: ['arm64'] }, 6);
   });
 
   test('settings reach the functions as environment variables', () => {
@@ -183,9 +184,9 @@ describe('functions', () => {
     const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
     const stack = new PhotopipeStack(app, 'Test', { settings: DEFAULT_SETTINGS });
     const built = stack.node.findAll().filter((c): c is PipelineFunction => c instanceof PipelineFunction);
-    expect(built.map((fn) => fn.binaryName).sort()).toEqual([...Object.keys(FUNCTIONS.functions), 'reconcile'].sort());
+    expect(built.map((fn) => fn.binaryName).sort()).toEqual([...Object.keys(FUNCTIONS.functions), 'reconcile', 'wasabi-bucket'].sort());
     for (const fn of built) {
-      const entry = FUNCTIONS.functions[fn.binaryName as FunctionName] ?? RECONCILER_FUNCTION;
+      const entry = FUNCTIONS.functions[fn.binaryName as FunctionName] ?? (fn.binaryName === 'reconcile' ? RECONCILER_FUNCTION : WASABI_BUCKET_FUNCTION);
       expect([fn.binaryName, fn.bundlingOptions.commandHooks !== undefined]).toEqual([fn.binaryName, entry.linksImaging]);
       expect(fn.bundlingOptions).toEqual({ ...bundlingOptions(entry), profile: 'release' });
     }
@@ -205,8 +206,9 @@ describe('functions', () => {
 
   test('each function has the memory and timeout of contract/functions.json', () => {
     const entries = Object.entries(FUNCTIONS.functions);
-    // …and the reconciler, sized in reconciler.ts (reconciler.test.ts).
-    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(entries.length + 1);
+    // …and the reconciler, sized in reconciler.ts (reconciler.test.ts), the Wasabi bucket's
+    // provider and its framework function (wasabi-bucket.test.ts).
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(entries.length + 3);
     for (const [name, { memoryMb, timeoutSeconds }] of entries) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Description: `photopipe ${name} step`,
@@ -226,7 +228,6 @@ describe('functions', () => {
       [spec.wasabiEndpoint.env]: settings.wasabiEndpoint,
       [spec.wasabiRegion.env]: settings.wasabiRegion,
       [spec.wasabiBucket.env]: 'my-archive',
-      [spec.wasabiSecretName.env]: settings.wasabiSecretName,
     };
     const expected: Record<FunctionName, Record<string, unknown>> = {
       validate: limits,
@@ -235,8 +236,9 @@ describe('functions', () => {
         [spec.thumbnailRenditions.env]: settings.thumbnailRenditions.join(spec.thumbnailRenditions.separator),
         ...limits,
       },
-      archive: wasabi,
-      cleanup: { ...wasabi, ...thumbnailsBucket },
+      // Each with its own key's secret.
+      archive: { ...wasabi, [spec.wasabiSecretName.env]: settings.wasabiSecretName },
+      cleanup: { ...wasabi, [spec.wasabiReadSecretName.env]: settings.wasabiReadSecretName, ...thumbnailsBucket },
     };
     const seen = new Set<string>();
     for (const [name, variables] of Object.entries(expected)) {
@@ -244,6 +246,11 @@ describe('functions', () => {
       expect([name, fn.Properties.Environment.Variables]).toEqual([name, { RUST_LOG: 'info', ...variables }]);
       Object.keys(variables).forEach((key) => seen.add(key));
     }
+    // The setup key's secret reaches the Wasabi bucket's provider alone (wasabi-bucket.test.ts).
+    const provider = Object.values(custom.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('Wasabi archive bucket') } }));
+    expect(provider).toHaveLength(1);
+    expect(provider[0].Properties.Environment.Variables).toEqual({ RUST_LOG: 'info', ...wasabi, [spec.wasabiSetupSecretName.env]: settings.wasabiSetupSecretName });
+    seen.add(spec.wasabiSetupSecretName.env);
     // Every variable the contract names reaches some function.
     const named = [...Object.values(spec).flatMap((setting) => ('env' in setting && setting.env ? [setting.env] : [])), SETTINGS.environment.thumbnailsBucket];
     expect([...seen].sort()).toEqual(named.sort());
@@ -341,11 +348,15 @@ describe('functions', () => {
     for (const key of ['photos/2024/IMG_0001.HEIC', 'rejected', 'thumbnails/rejected/x']) expect([key, matches(pattern, key)]).toEqual([key, false]);
   });
 
-  test('only archive and cleanup read the Wasabi secret', () => {
+  test('only archive, cleanup and the Wasabi bucket provider read a Wasabi secret, each its own (wasabi-bucket.test.ts)', () => {
     const readers = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) =>
       JSON.stringify(policy).includes('secretsmanager:GetSecretValue'),
     );
-    expect(readers.map(([id]) => id).sort()).toEqual([expect.stringMatching(/ArchiveRole/), expect.stringMatching(/CleanupRole/)]);
+    expect(readers.map(([id]) => id).sort()).toEqual([
+      expect.stringMatching(/ArchiveRole/),
+      expect.stringMatching(/CleanupRole/),
+      expect.stringMatching(/WasabiBucketHandlerRole/),
+    ]);
   });
 });
 
@@ -407,7 +418,10 @@ describe('state machine', () => {
   });
 
   test('may invoke exactly the four functions', () => {
-    const invoke = Object.values(template.findResources('AWS::IAM::Policy'))
+    // (The Wasabi bucket's custom resource framework invokes its own handler: wasabi-bucket.test.ts.)
+    const invoke = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => !id.startsWith('WasabiBucketProviderRole'))
+      .map(([, policy]) => policy)
       .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
       .filter((statement: { Action: string | string[] }) => [statement.Action].flat().includes('lambda:InvokeFunction'));
     expect(invoke).toHaveLength(1);

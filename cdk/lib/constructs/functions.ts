@@ -1,8 +1,10 @@
 /**
  * The four pipeline functions (validate, thumbnail, archive, cleanup): what each reads from
  * the settings, and exactly which actions on which prefixes each may use. Sizes, prefixes
- * and environment variable names come from `contract/`.
+ * and environment variable names come from `contract/`. Each Wasabi key has its own secret,
+ * and each function may read only its own: archive the write key's, cleanup the read key's.
  */
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -17,6 +19,24 @@ export interface PipelineFunctionsProps {
   readonly settings: Settings;
 }
 
+/**
+ * Lets `grantee` read the secret `name` (GetSecretValue, DescribeSecret on that secret alone)
+ * and, when the secrets are encrypted with the customer-managed key `kmsKeyArn`, decrypt with
+ * that key through Secrets Manager in this region only.
+ */
+export function grantWasabiSecret(scope: Construct, id: string, grantee: iam.IGrantable, name: string, kmsKeyArn?: string): void {
+  secretsmanager.Secret.fromSecretNameV2(scope, id, name).grantRead(grantee);
+  if (kmsKeyArn !== undefined) {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [kmsKeyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(scope).region}.amazonaws.com` } },
+      }),
+    );
+  }
+}
+
 export class PipelineFunctions extends Construct {
   readonly validate: PipelineFunction;
   readonly thumbnail: PipelineFunction;
@@ -28,8 +48,7 @@ export class PipelineFunctions extends Construct {
   constructor(scope: Construct, id: string, props: PipelineFunctionsProps) {
     super(scope, id);
     const { dropbox, thumbnails, settings } = props;
-    const wasabiSecret = secretsmanager.Secret.fromSecretNameV2(this, 'WasabiSecret', settings.wasabiSecretName);
-    const wasabi = settingsEnvironment(settings, 'wasabiEndpoint', 'wasabiRegion', 'wasabiBucket', 'wasabiSecretName');
+    const wasabi = settingsEnvironment(settings, 'wasabiEndpoint', 'wasabiRegion', 'wasabiBucket');
     const limits = settingsEnvironment(settings, 'maxBytes', 'maxPixels');
     const thumbnailsBucket = { [SETTINGS.environment.thumbnailsBucket]: thumbnails.bucketName };
     const photos = { bucket: dropbox, pattern: `${PREFIXES.photos}*` };
@@ -42,6 +61,7 @@ export class PipelineFunctions extends Construct {
     const operations = (name: FunctionName) => ({
       logRetentionDays: settings.logRetentionDays,
       reservedConcurrency: settings.reservedConcurrency[name],
+      memoryMb: settings.memoryMb[name],
     });
     const listPrefixes = (bucket: s3.IBucket, ...prefixes: string[]) =>
       new iam.PolicyStatement({
@@ -79,17 +99,17 @@ export class PipelineFunctions extends Construct {
       binaryName: 'archive',
       contract: FUNCTIONS.functions.archive,
       ...operations('archive'),
-      environment: wasabi,
+      environment: { ...wasabi, ...settingsEnvironment(settings, 'wasabiSecretName') },
       statements: [readUploads, listPrefixes(dropbox, PREFIXES.photos)],
       objectWildcards: [photos],
       reason: `archive streams any upload under ${PREFIXES.photos} to Wasabi.`,
     });
-    wasabiSecret.grantRead(this.archive);
+    grantWasabiSecret(this, 'WasabiSecret', this.archive, settings.wasabiSecretName, settings.wasabiSecretKmsKeyArn);
     this.cleanup = new PipelineFunction(this, 'Cleanup', {
       binaryName: 'cleanup',
       contract: FUNCTIONS.functions.cleanup,
       ...operations('cleanup'),
-      environment: { ...wasabi, ...thumbnailsBucket },
+      environment: { ...wasabi, ...settingsEnvironment(settings, 'wasabiReadSecretName'), ...thumbnailsBucket },
       statements: [
         new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject'], resources: [uploads] }),
         // The outcome tag on the exact version archived or quarantined (PutObjectTagging with
@@ -105,7 +125,21 @@ export class PipelineFunctions extends Construct {
       objectWildcards: [photos, rejected, allThumbnails],
       reason: `cleanup tags the settled version of any upload under ${PREFIXES.photos} and removes it (a delete marker: the version stays), moves rejected ones under ${PREFIXES.quarantine}, and checks thumbnails at any key.`,
     });
-    wasabiSecret.grantRead(this.cleanup);
+    grantWasabiSecret(this, 'WasabiReadSecret', this.cleanup, settings.wasabiReadSecretName, settings.wasabiSecretKmsKeyArn);
+    // SSE-KMS buckets (`bucketKms`; one key for both): reading an object has S3 decrypt its
+    // data key, writing one has it make one; only through S3, in this region.
+    const key = dropbox.encryptionKey;
+    if (key !== undefined) {
+      const throughS3 = { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } };
+      const reads = [this.validate, this.archive];
+      const readsAndWrites = [this.thumbnail, this.cleanup];
+      for (const fn of reads) {
+        fn.access.addStatements(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [key.keyArn], conditions: throughS3 }));
+      }
+      for (const fn of readsAndWrites) {
+        fn.access.addStatements(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn], conditions: throughS3 }));
+      }
+    }
     this.all = [this.validate, this.thumbnail, this.archive, this.cleanup];
   }
 }
