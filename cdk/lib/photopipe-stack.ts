@@ -11,6 +11,7 @@ import { PEOPLE, People } from './constructs/people';
 import { Reconciler } from './constructs/reconciler';
 import { PipelineStateMachine, UploadTrigger } from './constructs/state-machine';
 import { PhotoBuckets } from './constructs/storage';
+import { WasabiBucket } from './constructs/wasabi-bucket';
 import { Settings } from './settings';
 
 export interface PhotopipeStackProps extends StackProps {
@@ -21,12 +22,15 @@ export class PhotopipeStack extends Stack {
   constructor(scope: Construct, id: string, props: PhotopipeStackProps) {
     super(scope, id, props);
     const { settings } = props;
-    const buckets = new PhotoBuckets(this, 'Buckets', { noncurrentVersionDays: settings.noncurrentVersionDays });
+    const buckets = new PhotoBuckets(this, 'Buckets', { noncurrentVersionDays: settings.noncurrentVersionDays, kms: settings.bucketKms });
     const functions = new PipelineFunctions(this, 'Functions', {
       dropbox: buckets.dropbox,
       thumbnails: buckets.thumbnails,
       settings,
     });
+    // The archive bucket at Wasabi, made or checked before the functions that use it.
+    const archive = settings.wasabiManageBucket ? new WasabiBucket(this, 'WasabiBucket', { settings }) : undefined;
+    if (archive) for (const fn of functions.all) fn.node.addDependency(archive.resource);
     addGuardRails(this, {
       dropbox: buckets.dropbox,
       thumbnails: buckets.thumbnails,
@@ -63,7 +67,13 @@ export class PhotopipeStack extends Stack {
       dropbox: buckets.dropbox,
       thumbnails: buckets.thumbnails,
       stateMachine: pipeline.stateMachine,
-      logGroups: [...functions.all.map((fn) => fn.logGroup), reconciler.function.logGroup, pipeline.logGroup, operations.failedRuns],
+      logGroups: [
+        ...functions.all.map((fn) => fn.logGroup),
+        reconciler.function.logGroup,
+        pipeline.logGroup,
+        operations.failedRuns,
+        ...(archive?.logGroups ?? []),
+      ],
       deadLetters: trigger.deadLetters,
       createGroups: settings.createGroups,
     });
@@ -72,6 +82,12 @@ export class PhotopipeStack extends Stack {
     new CfnOutput(this, 'ThumbnailsBucket', { value: buckets.thumbnails.bucketName });
     new CfnOutput(this, 'StateMachineArn', { value: pipeline.stateMachine.stateMachineArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: trigger.deadLetters.queueUrl });
+    if (archive) {
+      new CfnOutput(this, 'WasabiBucketObjectLock', {
+        value: `${archive.resource.getAttString('ObjectLock')}, default retention ${archive.resource.getAttString('DefaultRetention')}`,
+        description: 'The archive bucket at Wasabi, as cdk deploy found or made it',
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', { value: operations.topic.topicArn, description: 'Subscribe to be told of alarms' });
     new CfnOutput(this, 'DashboardName', { value: operations.dashboard.dashboardName });
     const capitalized = (person: string) => `${person[0].toUpperCase()}${person.slice(1)}`;

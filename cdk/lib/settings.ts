@@ -13,10 +13,18 @@ export interface ContractSettings {
   readonly wasabiRegion: string;
   /** Wasabi S3 endpoint URL, e.g. `https://s3.eu-central-2.wasabisys.com`. */
   readonly wasabiEndpoint: string;
-  /** Archive bucket at Wasabi (created beforehand, ideally with Object Lock). */
+  /** Archive bucket at Wasabi (made by `cdk deploy` unless `wasabiManageBucket` is false). */
   readonly wasabiBucket: string;
-  /** Secrets Manager secret holding `{"WASABI_ACCESS": …, "WASABI_SECRET": …}`. */
+  /** Secrets Manager secret holding archive's write key: `{"WASABI_ACCESS": …, "WASABI_SECRET": …}`. */
   readonly wasabiSecretName: string;
+  /** The secret of the read-only key cleanup verifies archived copies with (same JSON). */
+  readonly wasabiReadSecretName: string;
+  /** The secret of the key the bucket provider creates and checks the bucket with (same JSON). */
+  readonly wasabiSetupSecretName: string;
+  /** Object Lock mode of the archive bucket's default retention, when `cdk deploy` creates it. */
+  readonly wasabiObjectLockMode: 'GOVERNANCE' | 'COMPLIANCE';
+  /** Days of default retention of each archived version when `cdk deploy` creates the bucket; 0 for none. */
+  readonly wasabiRetentionDays: number;
   /**
    * The thumbnails made of every photo, each `WxH[:fit|fill][:jpeg|png|webp][:qNN][:upscale]`
    * (default fit, JPEG, quality 80, never upscaled); the first is the one reports show.
@@ -41,6 +49,11 @@ export interface ContractSettings {
 export interface DeploymentSettings {
   /** Also create an IAM group for each of the people's managed policies (uploader, viewer, operator). */
   readonly createGroups: boolean;
+  /**
+   * Encrypt the dropbox and the thumbnails with a customer-managed KMS key the stack makes
+   * (SSE-KMS with S3 bucket keys, rotated yearly) rather than S3's own keys (SSE-S3).
+   */
+  readonly bucketKms: boolean;
   /**
    * The one role exempt from the buckets' guard rails (may delete versions, the buckets, and
    * change their versioning, lifecycle and policy); absent, nobody is.
@@ -69,6 +82,19 @@ export interface DeploymentSettings {
   readonly reconcileAfterMinutes: number;
   /** Reserved concurrency of each function named; the others share the account's unreserved pool. */
   readonly reservedConcurrency: { readonly [name in FunctionName]?: number };
+  /**
+   * Memory in MB of each function named, in place of `contract/functions.json`'s (which the
+   * local Lambda host runs each function with); the decode budget of validate and thumbnail
+   * follows it (the README's "Memory, timeouts and concurrency").
+   */
+  readonly memoryMb: { readonly [name in FunctionName]?: number };
+  /** Whether `cdk deploy` creates (or checks) the archive bucket at Wasabi; false, it is left alone. */
+  readonly wasabiManageBucket: boolean;
+  /**
+   * The customer-managed KMS key the Wasabi secrets are encrypted with: the functions that read
+   * them may decrypt with it through Secrets Manager; absent, the secrets use the AWS-managed key.
+   */
+  readonly wasabiSecretKmsKeyArn?: string;
 }
 
 export interface Settings extends ContractSettings, DeploymentSettings {}
@@ -79,6 +105,7 @@ export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 36
 /** Defaults and bounds of the deployment settings. */
 export const DEPLOYMENT_SETTINGS = {
   createGroups: { default: false },
+  bucketKms: { default: false },
   breakGlassRoleArn: {
     pattern: '^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$',
     what: 'an IAM role ARN such as arn:aws:iam::123456789012:role/break-glass',
@@ -99,6 +126,13 @@ export const DEPLOYMENT_SETTINGS = {
   // 10 by default; the others scale with Lambda's default. A throttled invocation is
   // Lambda.TooManyRequestsException, which every Task retries for about 20 minutes.
   reservedConcurrency: { default: { archive: 10 }, min: 1, max: 1000 },
+  // Lambda's bounds.
+  memoryMb: { default: {}, min: 128, max: 10240 },
+  wasabiManageBucket: { default: true },
+  wasabiSecretKmsKeyArn: {
+    pattern: '^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$',
+    what: 'a KMS key ARN such as arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  },
 } as const;
 
 const SPEC = SETTINGS.settings;
@@ -108,11 +142,16 @@ export const DEFAULT_SETTINGS: Settings = {
   wasabiEndpoint: SPEC.wasabiEndpoint.default,
   wasabiBucket: SPEC.wasabiBucket.default,
   wasabiSecretName: SPEC.wasabiSecretName.default,
+  wasabiReadSecretName: SPEC.wasabiReadSecretName.default,
+  wasabiSetupSecretName: SPEC.wasabiSetupSecretName.default,
+  wasabiObjectLockMode: SPEC.wasabiObjectLockMode.default as Settings['wasabiObjectLockMode'],
+  wasabiRetentionDays: SPEC.wasabiRetentionDays.default,
   thumbnailRenditions: [...SPEC.thumbnailRenditions.default],
   maxBytes: SPEC.maxBytes.default,
   maxPixels: SPEC.maxPixels.default,
   noncurrentVersionDays: SPEC.noncurrentVersionDays.default,
   createGroups: DEPLOYMENT_SETTINGS.createGroups.default,
+  bucketKms: DEPLOYMENT_SETTINGS.bucketKms.default,
   logExecutionData: DEPLOYMENT_SETTINGS.logExecutionData.default,
   fastRetries: DEPLOYMENT_SETTINGS.fastRetries.default,
   logRetentionDays: DEPLOYMENT_SETTINGS.logRetentionDays.default,
@@ -120,6 +159,8 @@ export const DEFAULT_SETTINGS: Settings = {
   reconcileEveryMinutes: DEPLOYMENT_SETTINGS.reconcileEveryMinutes.default,
   reconcileAfterMinutes: DEPLOYMENT_SETTINGS.reconcileAfterMinutes.default,
   reservedConcurrency: { ...DEPLOYMENT_SETTINGS.reservedConcurrency.default },
+  memoryMb: { ...DEPLOYMENT_SETTINGS.memoryMb.default },
+  wasabiManageBucket: DEPLOYMENT_SETTINGS.wasabiManageBucket.default,
 };
 
 type Spec = SettingsContract['settings'];
@@ -152,6 +193,11 @@ export function parseSettings(raw: unknown): Settings {
   integer('maxBytes');
   integer('maxPixels');
   integer('noncurrentVersionDays');
+  integer('wasabiRetentionDays');
+  const mode = settings.wasabiObjectLockMode;
+  if (!SPEC.wasabiObjectLockMode.allowed.includes(mode)) {
+    throw new Error(`photopipe setting wasabiObjectLockMode must be one of ${SPEC.wasabiObjectLockMode.allowed.join(', ')}, got ${JSON.stringify(mode)}`);
+  }
   const text = (name: TextSetting) => {
     const { pattern, what } = SPEC[name];
     const value = settings[name];
@@ -163,6 +209,11 @@ export function parseSettings(raw: unknown): Settings {
   text('wasabiRegion');
   text('wasabiBucket');
   text('wasabiSecretName');
+  text('wasabiReadSecretName');
+  text('wasabiSetupSecretName');
+  if (new Set([settings.wasabiSecretName, settings.wasabiReadSecretName, settings.wasabiSetupSecretName]).size !== 3) {
+    throw new Error('photopipe settings wasabiSecretName, wasabiReadSecretName and wasabiSetupSecretName must name three different secrets (one key each)');
+  }
   checkDeploymentSettings(settings);
   return settings;
 }
@@ -184,12 +235,12 @@ function reconcileDefaults(given: Record<string, unknown>): Partial<Settings> {
 /** Checks the deployment settings as `parseSettings` checks the contract's. */
 function checkDeploymentSettings(settings: Settings): void {
   const spec = DEPLOYMENT_SETTINGS;
-  for (const name of ['createGroups', 'logExecutionData', 'fastRetries'] as const) {
+  for (const name of ['createGroups', 'bucketKms', 'logExecutionData', 'fastRetries', 'wasabiManageBucket'] as const) {
     if (typeof settings[name] !== 'boolean') {
       throw new Error(`photopipe setting ${name} must be true or false, got ${JSON.stringify(settings[name])}`);
     }
   }
-  for (const name of ['breakGlassRoleArn', 'alarmEmail'] as const) {
+  for (const name of ['breakGlassRoleArn', 'alarmEmail', 'wasabiSecretKmsKeyArn'] as const) {
     const value = settings[name];
     // Absent means none; a JSON null or an empty string is refused rather than guessed at.
     if (value === undefined) continue;
@@ -215,17 +266,21 @@ function checkDeploymentSettings(settings: Settings): void {
         'otherwise an original whose event was lost is started only after its alarm',
     );
   }
-  const reserved: unknown = settings.reservedConcurrency;
-  if (typeof reserved !== 'object' || reserved === null || Array.isArray(reserved)) {
-    throw new Error(`photopipe setting reservedConcurrency must be an object of function names and numbers, e.g. {"archive": 10}, got ${JSON.stringify(reserved)}`);
-  }
-  const names = Object.keys(FUNCTIONS.functions);
-  for (const [name, value] of Object.entries(reserved)) {
-    if (!names.includes(name)) {
-      throw new Error(`photopipe setting reservedConcurrency names ${JSON.stringify(name)}, which is not a function (${names.join(', ')})`);
+  const byFunction = (setting: 'reservedConcurrency' | 'memoryMb', example: string) => {
+    const given: unknown = settings[setting];
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      throw new Error(`photopipe setting ${setting} must be an object of function names and numbers, e.g. ${example}, got ${JSON.stringify(given)}`);
     }
-    whole(`reservedConcurrency.${name}`, value, spec.reservedConcurrency.min, spec.reservedConcurrency.max);
-  }
+    const names = Object.keys(FUNCTIONS.functions);
+    for (const [name, value] of Object.entries(given)) {
+      if (!names.includes(name)) {
+        throw new Error(`photopipe setting ${setting} names ${JSON.stringify(name)}, which is not a function (${names.join(', ')})`);
+      }
+      whole(`${setting}.${name}`, value, spec[setting].min, spec[setting].max);
+    }
+  };
+  byFunction('reservedConcurrency', '{"archive": 10}');
+  byFunction('memoryMb', '{"thumbnail": 2048}');
 }
 
 /**

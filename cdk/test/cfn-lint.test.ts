@@ -35,6 +35,7 @@ if (linter === undefined) {
     default: {},
     everything: {
       createGroups: true,
+      bucketKms: true,
       breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
       alarmEmail: 'ops@example.com',
       logExecutionData: true,

@@ -25,6 +25,7 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
   default: {},
   everything: {
     createGroups: true,
+    bucketKms: true,
     breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
     alarmEmail: 'ops@example.com',
     logExecutionData: true,

@@ -1,6 +1,6 @@
 /** Operations: logs and tracing, concurrency, the failed runs' metrics, the alarms and their topic, the dashboard. */
 import { Template } from 'aws-cdk-lib/assertions';
-import { ERRORS, FUNCTIONS } from '../lib/contract';
+import { ERRORS, FUNCTIONS, FunctionName } from '../lib/contract';
 import { NAMESPACE, OLDEST_WAITING_ORIGINAL, REJECTION_ERRORS, RUN_METRICS, failurePattern, rejectionPattern } from '../lib/constructs/operations';
 import { arnOf, idOf, only, synthTemplate } from './synth';
 
@@ -8,7 +8,7 @@ const template = synthTemplate();
 const stateMachine = idOf(template, 'AWS::StepFunctions::StateMachine', 'PipelineStateMachine');
 const failedRuns = idOf(template, 'AWS::Logs::LogGroup', 'OperationsFailedRuns');
 const topic = idOf(template, 'AWS::SNS::Topic', 'OperationsAlarms');
-const names = Object.keys(FUNCTIONS.functions);
+const names = Object.keys(FUNCTIONS.functions) as FunctionName[];
 const capitalized = (name: string) => `${name[0].toUpperCase()}${name.slice(1)}`;
 const functionId = (synthesized: Template, name: string) => idOf(synthesized, 'AWS::Lambda::Function', `Functions${capitalized(name)}`);
 
@@ -23,8 +23,9 @@ describe('logs and tracing', () => {
 
   test('every log group of the stack has the retention, and is removed with the stack', () => {
     const groups = Object.entries(template.findResources('AWS::Logs::LogGroup'));
-    // Four functions', the reconciler's, the state machine's, the failed runs'.
-    expect(groups).toHaveLength(names.length + 3);
+    // Four functions', the reconciler's, the state machine's, the failed runs', the Wasabi
+    // bucket provider's and its framework's.
+    expect(groups).toHaveLength(names.length + 5);
     for (const [id, group] of groups) {
       expect([id, group.Properties, group.DeletionPolicy]).toEqual([id, { RetentionInDays: 90 }, 'Delete']);
     }
@@ -54,6 +55,17 @@ describe('reserved concurrency', () => {
   test('the setting names each function\'s, or none', () => {
     expect(reserved(synthTemplate({ reservedConcurrency: { thumbnail: 20, cleanup: 3 } }))).toEqual({ validate: undefined, thumbnail: 20, archive: undefined, cleanup: 3 });
     expect(reserved(synthTemplate({ reservedConcurrency: {} }))).toEqual({ validate: undefined, thumbnail: undefined, archive: undefined, cleanup: undefined });
+  });
+});
+
+describe('memory', () => {
+  const memory = (synthesized: Template) =>
+    Object.fromEntries(names.map((name) => [name, synthesized.toJSON().Resources[functionId(synthesized, name)].Properties.MemorySize]));
+
+  test('each function has the contract\'s memory unless the setting names it', () => {
+    const contract = Object.fromEntries(names.map((name) => [name, FUNCTIONS.functions[name].memoryMb]));
+    expect(memory(template)).toEqual(contract);
+    expect(memory(synthTemplate({ memoryMb: { thumbnail: 2048 } }))).toEqual({ ...contract, thumbnail: 2048 });
   });
 });
 
@@ -158,9 +170,10 @@ describe('failed runs, told apart from rejections', () => {
       '{"Statement":[{"Action":["logs:CreateLogStream","logs:PutLogEvents"],"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},"Resource":"<arn>"}],"Version":"2012-10-17"}',
     );
     expect(policy.PolicyDocument['Fn::Join'][1][1]).toEqual(arnOf(failedRuns));
-    // The only functions are the pipeline's four and the reconciler: no custom resource, no log-retention Lambda.
-    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(names.length + 1);
-    expect(Object.values(template.toJSON().Resources).filter((r: any) => /^Custom::|AWS::CloudFormation::CustomResource/.test(r.Type))).toEqual([]);
+    // The only functions are the pipeline's four, the reconciler and the Wasabi bucket's provider
+    // with its framework: no custom resource but the Wasabi bucket, no log-retention Lambda.
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toHaveLength(names.length + 3);
+    expect(Object.values(template.toJSON().Resources).filter((r: any) => /^Custom::|AWS::CloudFormation::CustomResource/.test(r.Type)).map((r: any) => r.Type)).toEqual(['Custom::WasabiBucket']);
   });
 
   test('four metric filters on that group: failures and rejections, each in total and by error name, per state machine', () => {

@@ -47,7 +47,7 @@ describe("the people's policies", () => {
         ['arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':execution:', { 'Fn::GetAtt': [stateMachine, 'Name'] }, ':*'],
       ],
     };
-    const logGroups = ['FunctionsArchiveLogs', 'FunctionsCleanupLogs', 'FunctionsThumbnailLogs', 'FunctionsValidateLogs', 'OperationsFailedRuns', 'PipelineLogs', 'ReconcilerReconcileLogs'].map((prefix) =>
+    const logGroups = ['FunctionsArchiveLogs', 'FunctionsCleanupLogs', 'FunctionsThumbnailLogs', 'FunctionsValidateLogs', 'OperationsFailedRuns', 'PipelineLogs', 'ReconcilerReconcileLogs', 'WasabiBucketHandlerLogs', 'WasabiBucketProviderLogs'].map((prefix) =>
       arnOf(logGroup(prefix)),
     );
     expect(statements(template, 'Operator')).toEqual([
@@ -285,5 +285,46 @@ describe('guard rails in the bucket policies', () => {
     for (const policy of Object.values(template.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: Match.stringLikeRegexp('^Buckets(Dropbox|Thumbnails)') } } }))) {
       expect(policy.Properties.PolicyDocument.Statement.filter((s: { Effect: string }) => s.Effect !== 'Deny')).toEqual([]);
     }
+  });
+});
+
+describe('bucketKms: the dropbox and the thumbnails under a customer-managed key', () => {
+  const encrypted = synthTemplate({ bucketKms: true });
+  const [keyId, key] = only(encrypted, 'AWS::KMS::Key', 'BucketsKey');
+  const bucketEncryption = (synthesized: Template, prefix: string) => only(synthesized, 'AWS::S3::Bucket', prefix)[1].BucketEncryption.ServerSideEncryptionConfiguration;
+  const kmsStatements = (synthesized: Template, fn: string) =>
+    only(synthesized, 'AWS::IAM::Policy', `Functions${fn}Access`)[1].PolicyDocument.Statement.filter((st: { Action: string | string[] }) => actionsOf(st).some((a) => a.startsWith('kms:')));
+  const throughS3 = { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } };
+
+  test('one rotated, retained key; both buckets SSE-KMS with bucket keys; the access logs stay SSE-S3', () => {
+    expect(key.EnableKeyRotation).toBe(true);
+    expect(encrypted.toJSON().Resources[keyId]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    for (const bucket of ['BucketsDropbox', 'BucketsThumbnails']) {
+      expect(bucketEncryption(encrypted, bucket)).toEqual([
+        { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: arnOf(keyId) } },
+      ]);
+    }
+    expect(bucketEncryption(encrypted, 'BucketsAccessLogs')).toEqual([{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
+  });
+
+  test('each function may use the key exactly as it uses the buckets, only through S3', () => {
+    expect(kmsStatements(encrypted, 'Validate')).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: arnOf(keyId), Condition: throughS3 }]);
+    expect(kmsStatements(encrypted, 'Archive')).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: arnOf(keyId), Condition: throughS3 }]);
+    for (const writer of ['Thumbnail', 'Cleanup']) {
+      expect(kmsStatements(encrypted, writer)).toEqual([{ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: arnOf(keyId), Condition: throughS3 }]);
+    }
+  });
+
+  test('the uploader may make data keys, the viewer and the operator decrypt', () => {
+    const keyActions = (person: string) => statements(encrypted, person).filter((st: { Resource: unknown }) => JSON.stringify(st.Resource) === JSON.stringify(arnOf(keyId))).flatMap(actionsOf);
+    expect(keyActions('Uploader')).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(keyActions('Viewer')).toEqual(['kms:Decrypt']);
+    expect(keyActions('Operator')).toEqual(['kms:Decrypt']);
+  });
+
+  test('without it: no key, SSE-S3, and no function or person names KMS', () => {
+    expect(template.findResources('AWS::KMS::Key')).toEqual({});
+    expect(bucketEncryption(template, 'BucketsDropbox')).toEqual([{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
+    for (const fn of ['Validate', 'Thumbnail', 'Archive', 'Cleanup']) expect(kmsStatements(template, fn)).toEqual([]);
   });
 });

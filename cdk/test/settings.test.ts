@@ -25,7 +25,7 @@ describe('settings from the contract', () => {
 
   const integers = specs.filter((entry): entry is [string, IntegerSettingContract] => 'min' in entry[1]);
   test('the contract has whole-number settings', () => {
-    expect(integers.map(([name]) => name).sort()).toEqual(['maxBytes', 'maxPixels', 'noncurrentVersionDays']);
+    expect(integers.map(([name]) => name).sort()).toEqual(['maxBytes', 'maxPixels', 'noncurrentVersionDays', 'wasabiRetentionDays']);
   });
   test.each(integers)('%s: the contract bounds are accepted, one outside them refused', (name, { min, max }) => {
     expect(parseSettings({ [name]: min })).toMatchObject({ [name]: min });
@@ -70,6 +70,7 @@ describe('deployment settings', () => {
     [{ maxWaitingMinutes: 10080 }],
     [{ reservedConcurrency: {} }],
     [{ reservedConcurrency: { validate: 1, thumbnail: 50, archive: 1000, cleanup: 5 } }],
+    [{ memoryMb: { validate: 128, thumbnail: 10240 } }],
   ])('%j is accepted as given', (raw) => {
     expect(parseSettings(raw)).toMatchObject(raw);
   });
@@ -98,6 +99,10 @@ describe('deployment settings', () => {
     [{ reservedConcurrency: 10 }, 'photopipe setting reservedConcurrency must be an object of function names and numbers'],
     [{ reservedConcurrency: [10] }, 'photopipe setting reservedConcurrency must be an object of function names and numbers'],
     [{ reservedConcurrency: { archiver: 10 } }, 'photopipe setting reservedConcurrency names "archiver", which is not a function (validate, thumbnail, archive, cleanup)'],
+    [{ memoryMb: 1024 }, 'photopipe setting memoryMb must be an object of function names and numbers, e.g. {"thumbnail": 2048}, got 1024'],
+    [{ memoryMb: { thumbnails: 2048 } }, 'photopipe setting memoryMb names "thumbnails", which is not a function'],
+    [{ memoryMb: { thumbnail: 127 } }, 'photopipe setting memoryMb.thumbnail must be a whole number from 128 to 10240, got 127'],
+    [{ memoryMb: { thumbnail: 10241 } }, 'photopipe setting memoryMb.thumbnail must be a whole number from 128 to 10240, got 10241'],
     [{ reservedConcurrency: { archive: 0 } }, 'photopipe setting reservedConcurrency.archive must be a whole number from 1 to 1000, got 0'],
     [{ reservedConcurrency: { archive: 1001 } }, 'photopipe setting reservedConcurrency.archive must be a whole number from 1 to 1000'],
     [{ reservedConcurrency: { archive: null } }, 'photopipe setting reservedConcurrency.archive must be a whole number from 1 to 1000, got null'],

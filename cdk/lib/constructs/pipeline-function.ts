@@ -96,6 +96,8 @@ export interface PipelineFunctionProps {
    * step's (`PIPELINE_FUNCTION_SKIPS`, and `UNRESERVED_CONCURRENCY` without reserved concurrency).
    */
   readonly checkovSkips?: readonly CheckovSkip[];
+  /** Its memory in MB; absent, the contract's. */
+  readonly memoryMb?: number;
 }
 
 /**
@@ -128,7 +130,7 @@ export class PipelineFunction extends RustFunction {
       architecture: lambda.Architecture.ARM_64,
       bundling,
       runtime: 'provided.al2023',
-      memorySize: props.contract.memoryMb,
+      memorySize: props.memoryMb ?? props.contract.memoryMb,
       timeout: Duration.seconds(props.contract.timeoutSeconds),
       environment: { RUST_LOG: 'info', ...props.environment },
       role,

@@ -1,7 +1,11 @@
 /**
  * The buckets: the dropbox people upload to (versioned, so nothing is lost to an accidental
  * delete or overwrite, with EventBridge notifications on), the thumbnails bucket, and the
- * bucket that receives both buckets' access logs.
+ * bucket that receives both buckets' access logs. The dropbox and the thumbnails are
+ * encrypted with S3's keys (SSE-S3), or with a customer-managed KMS key of the stack's
+ * (`bucketKms`: SSE-KMS with S3 bucket keys, so S3 asks KMS once per bucket key rather than
+ * once per object); the access logs always with S3's, the only encryption S3 delivers server
+ * access logs to.
  *
  * The dropbox's lifecycle never expires an original whose fate is not settled: a noncurrent
  * version under `photos/` expires only if it carries the outcome tag (`contract/settings.json`,
@@ -10,6 +14,7 @@
  * version, and none touches `rejected/`.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { skipCheckov } from '../checkov';
@@ -22,6 +27,8 @@ export interface PhotoBucketsProps {
    * quarantined is kept however long.
    */
   readonly noncurrentVersionDays: number;
+  /** Encrypt the dropbox and the thumbnails with a customer-managed KMS key. */
+  readonly kms: boolean;
 }
 
 /** The dropbox's lifecycle rules, each with the id it has in the template. */
@@ -45,6 +52,8 @@ export class PhotoBuckets extends Construct {
   readonly dropbox: s3.Bucket;
   readonly thumbnails: s3.Bucket;
   readonly accessLogs: s3.Bucket;
+  /** The key of the dropbox and the thumbnails, with `kms`. */
+  readonly key?: kms.Key;
 
   constructor(scope: Construct, id: string, props: PhotoBucketsProps) {
     super(scope, id);
@@ -55,6 +64,17 @@ export class PhotoBuckets extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy: RemovalPolicy.RETAIN,
     };
+    // Retained like the buckets: objects encrypted under it would be unreadable without it.
+    this.key = props.kms
+      ? new kms.Key(this, 'Key', {
+          description: 'photopipe: the dropbox and the thumbnails (SSE-KMS with S3 bucket keys)',
+          enableKeyRotation: true,
+          removalPolicy: RemovalPolicy.RETAIN,
+        })
+      : undefined;
+    const encrypted = this.key
+      ? { encryption: s3.BucketEncryption.KMS, encryptionKey: this.key, bucketKeyEnabled: true }
+      : { encryption: s3.BucketEncryption.S3_MANAGED };
     this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
       ...common,
       lifecycleRules: [{ expiration: Duration.days(365) }],
@@ -67,6 +87,7 @@ export class PhotoBuckets extends Construct {
     );
     this.dropbox = new s3.Bucket(this, 'Dropbox', {
       ...common,
+      ...encrypted,
       versioned: true,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'dropbox/',
@@ -77,6 +98,7 @@ export class PhotoBuckets extends Construct {
     cfnDropbox.notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
     this.thumbnails = new s3.Bucket(this, 'Thumbnails', {
       ...common,
+      ...encrypted,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'thumbnails/',
     });
