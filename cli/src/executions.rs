@@ -267,7 +267,7 @@ pub fn write_table(out: &mut dyn Write, runs: &[Run]) -> anyhow::Result<()> {
         .set_header(["STARTED", "STATUS", "REDRIVES", "ERROR", "KEY", "NAME"]);
     for run in runs {
         table.add_row([
-            timestamp(&run.started),
+            timestamp(&DateTime::from_secs(run.started.secs())),
             run.status.to_string(),
             run.redrive_count.to_string(),
             run.error.clone().unwrap_or_else(|| "-".into()),

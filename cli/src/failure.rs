@@ -95,9 +95,14 @@ impl ApiError {
         let summary = match (&code, err.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             (Some(code), None) => code.clone(),
+            // No answer from the service: the innermost cause says what happened
+            // ("Connection refused"), without the SDK's layers around it.
             (None, _) => match trouble {
                 Trouble::NoCredentials => "no credentials".to_owned(),
-                _ => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+                Trouble::Unreachable => {
+                    format!("could not reach the endpoint ({})", innermost(&err))
+                }
+                _ => innermost(&err),
             },
         };
         Self {
@@ -151,6 +156,15 @@ fn by_code(code: Option<&str>, status: Option<u16>) -> Trouble {
             _ => Trouble::Other,
         },
     }
+}
+
+/// The deepest cause's message.
+fn innermost(err: &(dyn StdError + 'static)) -> String {
+    let mut deepest = err;
+    while let Some(cause) = deepest.source() {
+        deepest = cause;
+    }
+    deepest.to_string()
 }
 
 /// Whether a credentials provider's error is among the causes (none found, none loadable).

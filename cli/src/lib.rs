@@ -262,6 +262,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<Verdict> {
                 &progress,
             )
             .await?;
+            for (path, why) in &report.skipped {
+                writeln!(out, "skipped {}: {why}", path.display())?;
+            }
+            for (path, err) in &report.failed {
+                writeln!(out, "FAILED  {}: {err}", path.display())?;
+            }
             let bytes: u64 = report.uploaded.iter().map(|f| f.size).sum();
             writeln!(
                 out,
@@ -345,9 +351,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<Verdict> {
             Ok(Verdict::from_ok(!audit.needs_attention()))
         }
         Command::Thumbnail(args) => {
-            let refused =
-                thumbnail::thumbnail(&args.files, &args.renditions.renditions, &args.out, out)?;
-            Ok(Verdict::from_ok(refused == 0))
+            thumbnail::thumbnail(&args.files, &args.renditions.renditions, &args.out, out)?;
+            Ok(Verdict::Done)
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "photopipe", out);

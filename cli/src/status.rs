@@ -324,6 +324,15 @@ async fn run_story(
     })
 }
 
+/// A cause cut to a line or two (`executions --json` has it whole).
+fn shorten(cause: &str) -> String {
+    const LONGEST: usize = 200;
+    match cause.char_indices().nth(LONGEST) {
+        Some((at, _)) => format!("{}…", &cause[..at]),
+        None => cause.to_owned(),
+    }
+}
+
 /// Prints the story.
 pub fn write_story(out: &mut dyn Write, story: &Story) -> anyhow::Result<()> {
     writeln!(out, "{}", story.key)?;
@@ -395,10 +404,12 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> anyhow::Result<()> {
             };
             writeln!(out, "    {:<10} {result}{attempts}", step.state)?;
             if let Some((error, cause)) = step.failures.last() {
-                writeln!(out, "               {error}: {cause}")?;
+                writeln!(out, "               {error}: {}", shorten(cause))?;
             }
         }
-        if let (Some(error), ExecutionStatus::Failed) = (&run.error, &run.status) {
+        // The run's own error, unless a step above already showed it.
+        let shown = story.steps.iter().any(|s| !s.failures.is_empty());
+        if let (Some(error), ExecutionStatus::Failed, false) = (&run.error, &run.status, shown) {
             writeln!(
                 out,
                 "    error      {error}: {}",

@@ -129,10 +129,7 @@ pub async fn upload(
     let mut sending = Vec::new();
     for file in planned {
         match not_a_photo(&file.path)? {
-            Some(why) => {
-                progress.println(format!("skipped {}: {why}", file.path.display()));
-                report.skipped.push((file.path, why));
-            }
+            Some(why) => report.skipped.push((file.path, why)),
             None => sending.push(file),
         }
     }
@@ -156,10 +153,7 @@ pub async fn upload(
         let (file, sent) = done??;
         match sent {
             Ok(()) => report.uploaded.push(file),
-            Err(err) => {
-                progress.println(format!("FAILED {}: {err:#}", file.path.display()));
-                report.failed.push((file.path, format!("{err:#}")));
-            }
+            Err(err) => report.failed.push((file.path, format!("{err:#}"))),
         }
     }
     report.uploaded.sort_by(|a, b| a.key.cmp(&b.key));

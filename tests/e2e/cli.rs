@@ -437,3 +437,37 @@ fn binary_against(stack: &LocalStack) {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_binary_makes_thumbnails_and_completions_and_shows_examples() {
+    let out = tempfile::tempdir().expect("out");
+    let samples = workspace_root().join("samples/photos");
+    let made = Command::new(photopipe_binary())
+        .args(["thumbnail", "--renditions", "64x64,32x32:fill:png", "--out"])
+        .arg(out.path())
+        .args([samples.join("chelsea.png"), samples.join("not-a-photo.jpg")])
+        .output()
+        .expect("photopipe runs");
+    let stdout = String::from_utf8_lossy(&made.stdout);
+    assert!(made.status.success(), "{stdout}");
+    assert!(stdout.contains("not-a-photo.jpg\tPhoto.InvalidImage"), "{stdout}");
+    let thumbnail = image::open(out.path().join("32x32-fill/chelsea.png.png")).expect("a PNG");
+    assert_eq!((thumbnail.width(), thumbnail.height()), (32, 32));
+    assert!(out.path().join("64x64/chelsea.png.jpg").is_file());
+
+    let completions = Command::new(photopipe_binary())
+        .args(["completions", "bash"])
+        .output()
+        .expect("photopipe runs");
+    let script = String::from_utf8_lossy(&completions.stdout);
+    assert!(script.contains("redrive") && script.contains("--dry-run"), "{script}");
+
+    for command in ["upload", "status", "executions", "redrive", "backfill", "audit"] {
+        let help = Command::new(photopipe_binary())
+            .args([command, "--help"])
+            .output()
+            .expect("photopipe runs");
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(text.contains(&format!("Examples:\n  photopipe {command}")), "{text}");
+    }
+}
