@@ -450,7 +450,10 @@ fn the_binary_makes_thumbnails_and_completions_and_shows_examples() {
         .expect("photopipe runs");
     let stdout = String::from_utf8_lossy(&made.stdout);
     assert!(made.status.success(), "{stdout}");
-    assert!(stdout.contains("not-a-photo.jpg\tPhoto.InvalidImage"), "{stdout}");
+    assert!(
+        stdout.contains("not-a-photo.jpg\tPhoto.InvalidImage"),
+        "{stdout}"
+    );
     let thumbnail = image::open(out.path().join("32x32-fill/chelsea.png.png")).expect("a PNG");
     assert_eq!((thumbnail.width(), thumbnail.height()), (32, 32));
     assert!(out.path().join("64x64/chelsea.png.jpg").is_file());
@@ -460,14 +463,27 @@ fn the_binary_makes_thumbnails_and_completions_and_shows_examples() {
         .output()
         .expect("photopipe runs");
     let script = String::from_utf8_lossy(&completions.stdout);
-    assert!(script.contains("redrive") && script.contains("--dry-run"), "{script}");
+    assert!(
+        script.contains("redrive") && script.contains("--dry-run"),
+        "{script}"
+    );
 
-    for command in ["upload", "status", "executions", "redrive", "backfill", "audit"] {
+    for command in [
+        "upload",
+        "status",
+        "executions",
+        "redrive",
+        "backfill",
+        "audit",
+    ] {
         let help = Command::new(photopipe_binary())
             .args([command, "--help"])
             .output()
             .expect("photopipe runs");
         let text = String::from_utf8_lossy(&help.stdout);
-        assert!(text.contains(&format!("Examples:\n  photopipe {command}")), "{text}");
+        assert!(
+            text.contains(&format!("Examples:\n  photopipe {command}")),
+            "{text}"
+        );
     }
 }
