@@ -262,9 +262,7 @@ fn control(stack: &LocalStack, line: &str) {
 fn print_environment(stack: &LocalStack, renditions: Option<&ThumbnailSettings>) {
     use photopipe_cli::deployment::env as cli;
     use photopipe_local::stack::{ARCHIVE, DROPBOX, THUMBNAILS};
-    // The endpoint the functions reach moto through: the fault injector, which passes every
-    // request on unchanged unless told otherwise (`up` never tells it).
-    let aws = &stack.aws_faults.endpoint;
+    let aws = stack.aws_endpoint();
     println!("AWS (moto):      {aws}");
     println!("Wasabi stand-in: {}", stack.wasabi.endpoint);
     println!("dropbox:         s3://{DROPBOX}/photos/");

@@ -266,6 +266,12 @@ impl LocalStack {
         })
     }
 
+    /// moto's own endpoint (every AWS service), for clients outside the stack: `up`'s
+    /// `AWS_ENDPOINT_URL`. The functions reach it through [`Self::aws_faults`] instead.
+    pub fn aws_endpoint(&self) -> &str {
+        &self.moto.endpoint
+    }
+
     /// Kills every process of `function` (`validate`, `thumbnail`, `archive` or `cleanup`)
     /// that is running an invocation, as a crash would; returns how many.
     pub fn crash(&self, function: &str) -> anyhow::Result<usize> {

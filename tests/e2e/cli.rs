@@ -28,7 +28,7 @@ use crate::{assert_nothing_lost, stack};
 fn target(stack: &LocalStack) -> TargetArgs {
     TargetArgs {
         stack: "photopipe".into(),
-        endpoint_url: Some(stack.aws_faults.endpoint.clone()),
+        endpoint_url: Some(stack.aws_endpoint().to_owned()),
         region: Some("us-east-1".into()),
         dropbox: Some(DROPBOX.into()),
         thumbnails: Some(THUMBNAILS.into()),
@@ -46,7 +46,7 @@ fn target(stack: &LocalStack) -> TargetArgs {
 async fn deployment(stack: &LocalStack) -> Deployment {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&stack.aws_faults.endpoint)
+        .endpoint_url(stack.aws_endpoint())
         .credentials_provider(aws_credential_types::Credentials::new(
             "test", "test", None, None, "e2e",
         ))
@@ -365,7 +365,7 @@ fn photopipe(stack: &LocalStack) -> Command {
     let mut command = Command::new(photopipe_binary());
     command
         .env_clear()
-        .env("AWS_ENDPOINT_URL", &stack.aws_faults.endpoint)
+        .env("AWS_ENDPOINT_URL", stack.aws_endpoint())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
