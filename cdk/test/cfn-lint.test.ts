@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { synthTemplate } from './synth';
+import { EVERYTHING, synthTemplate } from './synth';
 
 const SKIPPED = ['W3005'];
 const VENV_CFN_LINT = path.join(__dirname, '..', '..', '.venv', 'bin', 'cfn-lint');
@@ -33,15 +33,7 @@ if (linter === undefined) {
   const dir = mkdtempSync(path.join(tmpdir(), 'photopipe-cfn-lint-'));
   const variants = {
     default: {},
-    everything: {
-      createGroups: true,
-      bucketKms: true,
-      breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
-      alarmEmail: 'ops@example.com',
-      logExecutionData: true,
-      logRetentionDays: 365,
-      reservedConcurrency: { validate: 5, thumbnail: 5, archive: 5, cleanup: 5 },
-    },
+    everything: EVERYTHING,
   };
   const files = Object.entries(variants).map(([name, settings]) => {
     const file = path.join(dir, `${name}.template.json`);

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { synthTemplate } from './synth';
+import { EVERYTHING, synthTemplate } from './synth';
 
 const VENV_CHECKOV = path.join(__dirname, '..', '..', '.venv-checkov', 'bin', 'checkov');
 const found = existsSync(VENV_CHECKOV);
@@ -23,14 +23,7 @@ if (!found) {
 /** The default stack and one with every optional part. */
 const VARIANTS: Record<string, Record<string, unknown>> = {
   default: {},
-  everything: {
-    createGroups: true,
-    bucketKms: true,
-    breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
-    alarmEmail: 'ops@example.com',
-    logExecutionData: true,
-    reservedConcurrency: { validate: 5, thumbnail: 5, archive: 5, cleanup: 5 },
-  },
+  everything: EVERYTHING,
 };
 
 interface CheckovFinding {

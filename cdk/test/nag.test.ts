@@ -5,18 +5,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PhotopipeStack } from '../lib/photopipe-stack';
 import { parseSettings } from '../lib/settings';
-import { cdkContext, synthWithNag } from './synth';
-
-/** Every optional part switched on: groups, a break-glass role, an alarm e-mail, every function reserved, the Wasabi secrets' KMS key. */
-const EVERYTHING = {
-  createGroups: true,
-  bucketKms: true,
-  breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
-  alarmEmail: 'ops@example.com',
-  logExecutionData: true,
-  reservedConcurrency: { validate: 5, thumbnail: 5, archive: 5, cleanup: 5 },
-  wasabiSecretKmsKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
-};
+import { EVERYTHING, cdkContext, synthWithNag } from './synth';
 
 test('AWS Solutions checks pass with every optional part switched on', () => {
   expect(() => synthWithNag(EVERYTHING)).not.toThrow();

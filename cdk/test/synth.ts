@@ -16,6 +16,22 @@ export function photopipeStack(settings: Settings | Record<string, unknown> = {}
   return { app, stack };
 }
 
+/**
+ * Every optional part switched on, for the gates (cdk-nag, cfn-lint, checkov): groups, the
+ * buckets' KMS key, a break-glass role, an alarm e-mail, the state's data in the logs, a
+ * longer log retention, every function reserved, the Wasabi secrets' KMS key.
+ */
+export const EVERYTHING = {
+  createGroups: true,
+  bucketKms: true,
+  breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass',
+  alarmEmail: 'ops@example.com',
+  logExecutionData: true,
+  logRetentionDays: 365,
+  reservedConcurrency: { validate: 5, thumbnail: 5, archive: 5, cleanup: 5 },
+  wasabiSecretKmsKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+};
+
 /** The template of a stack of `settings`. */
 export function synthTemplate(settings: Record<string, unknown> = {}, context: Record<string, unknown> = {}): Template {
   return Template.fromStack(photopipeStack(settings, context).stack);
