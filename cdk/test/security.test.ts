@@ -62,6 +62,7 @@ describe("the people's policies", () => {
       { Effect: 'Allow', Action: ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'], Resource: arnOf(queue) },
       { Effect: 'Allow', Action: 's3:GetObject', Resource: objectsOf(dropbox, 'rejected/*') },
       { Effect: 'Allow', Action: 's3:ListBucket', Resource: arnOf(dropbox), Condition: { StringLike: { 's3:prefix': ['rejected/*'] } } },
+      { Effect: 'Allow', Action: 'cloudformation:DescribeStacks', Resource: { Ref: 'AWS::StackId' } },
     ]);
   });
 

@@ -122,6 +122,8 @@ export class People extends Construct {
       }),
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [dropbox.arnForObjects(`${PREFIXES.quarantine}*`)] }),
       listUnder(dropbox, PREFIXES.quarantine),
+      // The `photopipe` CLI finds the buckets and the state machine in this stack's outputs.
+      new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [Stack.of(this).stackId] }),
     ];
     if (dropbox.encryptionKey) {
       operating.push(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [dropbox.encryptionKey.keyArn] }));
