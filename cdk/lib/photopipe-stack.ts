@@ -76,6 +76,8 @@ export class PhotopipeStack extends Stack {
       ],
       deadLetters: trigger.deadLetters,
       createGroups: settings.createGroups,
+      wasabiReadSecretName: settings.wasabiReadSecretName,
+      wasabiSecretKmsKeyArn: settings.wasabiSecretKmsKeyArn,
     });
 
     new CfnOutput(this, 'DropboxBucket', { value: buckets.dropbox.bucketName, description: 'Upload photos under photos/' });
@@ -95,6 +97,7 @@ export class PhotopipeStack extends Stack {
       uploader: 'put photos under photos/ of the dropbox',
       viewer: 'read the thumbnails',
       operator: 'watch, start and redrive runs, read their logs, the dead-letter queue and the quarantine',
+      auditor: 'check that nothing is lost (photopipe status, audit): read the uploads and their versions, the thumbnails, the runs and the read-only Wasabi key',
     };
     for (const person of PEOPLE) {
       new CfnOutput(this, `${capitalized(person)}PolicyArn`, {

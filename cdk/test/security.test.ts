@@ -66,16 +66,40 @@ describe("the people's policies", () => {
     ]);
   });
 
+  test('auditor: reads the uploads with their versions and tags, the quarantine, the thumbnails, the runs and the read key\'s secret; nothing else', () => {
+    const executions = {
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':execution:', { 'Fn::GetAtt': [stateMachine, 'Name'] }, ':*'],
+      ],
+    };
+    const readSecret = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:demo/wasabi/read-??????']],
+    };
+    expect(statements(template, 'Auditor')).toEqual([
+      { Effect: 'Allow', Action: ['s3:ListBucket', 's3:ListBucketVersions'], Resource: arnOf(dropbox), Condition: { StringLike: { 's3:prefix': ['photos/*', 'rejected/*'] } } },
+      { Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectVersion', 's3:GetObjectVersionTagging'], Resource: objectsOf(dropbox, 'photos/*') },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: [objectsOf(dropbox, 'rejected/*'), objectsOf(thumbnails, '*')] },
+      { Effect: 'Allow', Action: 's3:ListBucket', Resource: arnOf(thumbnails) },
+      { Effect: 'Allow', Action: 'states:ListExecutions', Resource: { Ref: stateMachine } },
+      { Effect: 'Allow', Action: ['states:DescribeExecution', 'states:GetExecutionHistory'], Resource: executions },
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: readSecret },
+      { Effect: 'Allow', Action: 'cloudformation:DescribeStacks', Resource: { Ref: 'AWS::StackId' } },
+    ]);
+  });
+
   test('the operator reads every log group of the stack', () => {
     const read = statements(template, 'Operator').find((s: { Action: string[] }) => actionsOf(s).includes('logs:GetLogEvents')).Resource;
     expect(read).toHaveLength(Object.keys(template.findResources('AWS::Logs::LogGroup')).length);
   });
 
-  test('no policy deletes anything but a dead-letter message (the operator\'s), nor names an action by wildcard, nor reaches a version or a tag', () => {
-    for (const person of ['Uploader', 'Viewer', 'Operator']) {
+  test('no policy deletes anything but a dead-letter message (the operator\'s), nor names an action by wildcard, nor reaches a version or a tag but the auditor\'s reads', () => {
+    const auditorReads = ['s3:GetObjectTagging', 's3:GetObjectVersion', 's3:GetObjectVersionTagging', 's3:ListBucketVersions'];
+    for (const person of ['Uploader', 'Viewer', 'Operator', 'Auditor']) {
       const actions = statements(template, person).flatMap(actionsOf);
       expect([person, actions.filter((action: string) => /Delete/.test(action))]).toEqual([person, person === 'Operator' ? ['sqs:DeleteMessage'] : []]);
-      expect([person, actions.filter((action: string) => /\*|Version|Tagging|Acl|Policy|Lifecycle|Restore/.test(action))]).toEqual([person, []]);
+      const reaching = actions.filter((action: string) => /\*|Version|Tagging|Acl|Policy|Lifecycle|Restore/.test(action)).sort();
+      expect([person, reaching]).toEqual([person, person === 'Auditor' ? auditorReads : []]);
       expect([person, JSON.stringify(statements(template, person))]).not.toEqual([person, expect.stringMatching(/"Deny"|"NotAction"|"NotResource"/)]);
     }
   });
@@ -84,12 +108,13 @@ describe("the people's policies", () => {
     const writes = /s3:Put|s3:Abort|s3:Restore|s3:Replicate/;
     expect(statements(template, 'Viewer').flatMap(actionsOf).filter((a: string) => writes.test(a))).toEqual([]);
     expect(statements(template, 'Operator').flatMap(actionsOf).filter((a: string) => writes.test(a))).toEqual([]);
+    expect(statements(template, 'Auditor').flatMap(actionsOf).filter((a: string) => writes.test(a) || /states:(Start|Redrive|Stop)|sqs:|Delete/.test(a))).toEqual([]);
     expect(statements(template, 'Uploader').flatMap(actionsOf).filter((a: string) => !a.startsWith('s3:'))).toEqual([]);
   });
 
   test('the outputs name each policy; no groups unless asked', () => {
     const outputs = template.toJSON().Outputs;
-    for (const person of ['Uploader', 'Viewer', 'Operator']) {
+    for (const person of ['Uploader', 'Viewer', 'Operator', 'Auditor']) {
       expect(outputs[`${person}PolicyArn`].Value).toEqual({ Ref: idOf(template, 'AWS::IAM::ManagedPolicy', `People${person}`) });
     }
     expect(template.findResources('AWS::IAM::Group')).toEqual({});
@@ -100,7 +125,7 @@ describe("the people's policies", () => {
     const grouped = synthTemplate({ createGroups: true });
     const outputs = grouped.toJSON().Outputs;
     expect(Object.keys(grouped.findResources('AWS::IAM::Group'))).toHaveLength(PEOPLE.length);
-    for (const person of ['Uploader', 'Viewer', 'Operator']) {
+    for (const person of ['Uploader', 'Viewer', 'Operator', 'Auditor']) {
       const [groupId, group] = only(grouped, 'AWS::IAM::Group', `People${person}Group`);
       expect(group).toEqual({ ManagedPolicyArns: [{ Ref: idOf(grouped, 'AWS::IAM::ManagedPolicy', `People${person}`) }] });
       expect(outputs[`${person}GroupName`].Value).toEqual({ Ref: groupId });
@@ -119,6 +144,7 @@ describe("the people's policies", () => {
       logGroups: [new logs.LogGroup(stack, 'Logs')],
       deadLetters: new sqs.Queue(stack, 'Queue'),
       createGroups: false,
+      wasabiReadSecretName: 'demo/wasabi/read',
     });
     const kmsTemplate = Template.fromStack(stack);
     const keyArn = arnOf(idOf(kmsTemplate, 'AWS::KMS::Key', 'Key'));
@@ -127,9 +153,10 @@ describe("the people's policies", () => {
     test('the uploader may make and decrypt data keys (a multipart upload decrypts one per part)', () => {
       expect(kmsStatements('Uploader')).toEqual([{ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: keyArn }]);
     });
-    test('the viewer and the operator may decrypt', () => {
+    test('the viewer, the operator and the auditor may decrypt', () => {
       expect(kmsStatements('Viewer')).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }]);
       expect(kmsStatements('Operator')).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }]);
+      expect(kmsStatements('Auditor')).toEqual([{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }]);
     });
   });
 });

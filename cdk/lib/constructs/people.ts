@@ -8,6 +8,10 @@
  * - **viewer**: read the thumbnails.
  * - **operator**: see the runs and their logs, start and redrive runs, read and clear the
  *   dead-letter queue, read the quarantine. Never delete an object.
+ * - **auditor**: read what `photopipe status`, `audit` and `backfill`'s scan check: the
+ *   dropbox's versions, their tags and bytes under `photos/`, the quarantine, the thumbnails,
+ *   the runs, and the read-only Wasabi key's secret (to read the archive back). Nothing it
+ *   may do writes; attach it with the operator's to backfill (which also starts runs).
  *
  * None of them may delete an object or a version; the buckets' guard rails would refuse it
  * anyway (`guard-rails.ts`).
@@ -30,10 +34,14 @@ export interface PeopleProps {
   readonly deadLetters: sqs.IQueue;
   /** Also create a group for each policy. */
   readonly createGroups: boolean;
+  /** The secret of the read-only Wasabi key, which the auditor reads the archive with. */
+  readonly wasabiReadSecretName: string;
+  /** The customer-managed KMS key of the Wasabi secrets, if any. */
+  readonly wasabiSecretKmsKeyArn?: string;
 }
 
 /** The people's roles, in the order the outputs name them. */
-export const PEOPLE = ['uploader', 'viewer', 'operator'] as const;
+export const PEOPLE = ['uploader', 'viewer', 'operator', 'auditor'] as const;
 export type Person = (typeof PEOPLE)[number];
 
 /** The logical id cdk-nag names a resource by in its finding ids. */
@@ -132,7 +140,46 @@ export class People extends Construct {
       description: 'photopipe operator: watch, start and redrive runs, read their logs, the dead-letter queue and the quarantine; never delete an object',
       statements: operating,
     });
-    this.policies = { uploader, viewer, operator };
+
+    const auditing = [
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket', 's3:ListBucketVersions'],
+        resources: [dropbox.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${PREFIXES.photos}*`, `${PREFIXES.quarantine}*`] } },
+      }),
+      // An upload's bytes (audit hashes each version), its outcome tag, and its versions.
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:GetObjectVersion', 's3:GetObjectVersionTagging'],
+        resources: [dropbox.arnForObjects(`${PREFIXES.photos}*`)],
+      }),
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [dropbox.arnForObjects(`${PREFIXES.quarantine}*`), thumbnails.arnForObjects('*')] }),
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [thumbnails.bucketArn] }),
+      new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [stateMachine.stateMachineArn] }),
+      new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [executions] }),
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        // Secrets Manager appends six random characters to a secret's name in its ARN.
+        resources: [stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${props.wasabiReadSecretName}-??????`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+      new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [stack.stackId] }),
+    ];
+    if (dropbox.encryptionKey) {
+      auditing.push(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [dropbox.encryptionKey.keyArn] }));
+    }
+    if (props.wasabiSecretKmsKeyArn !== undefined) {
+      auditing.push(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [props.wasabiSecretKmsKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+        }),
+      );
+    }
+    const auditor = new iam.ManagedPolicy(this, 'Auditor', {
+      description: 'photopipe auditor: read the dropbox versions, tags and bytes, the quarantine, the thumbnails, the runs and the read-only Wasabi key; no write',
+      statements: auditing,
+    });
+    this.policies = { uploader, viewer, operator, auditor };
 
     Validations.of(uploader).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${logicalId(dropbox)}.Arn>/${PREFIXES.photos}*]`,
@@ -157,9 +204,33 @@ export class People extends Construct {
       },
     );
 
+    Validations.of(auditor).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(dropbox)}.Arn>/${PREFIXES.photos}*]`,
+        reason: `An audit reads every version of every upload under ${PREFIXES.photos} (and its outcome tag) to check each is archived, quarantined or in a run.`,
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(dropbox)}.Arn>/${PREFIXES.quarantine}*]`,
+        reason: `An audit reads each quarantined copy and its reason, all under ${PREFIXES.quarantine}.`,
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(thumbnails)}.Arn>/*]`,
+        reason: 'An audit checks each photo\'s thumbnails, whose keys mirror upload paths.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${logicalId(stateMachine)}.Name>:*]`,
+        reason: 'Execution ARNs are made per run; this is every execution of this state machine and of no other.',
+      },
+    );
+
     if (props.createGroups) {
       const group = (name: string, policy: iam.ManagedPolicy) => new iam.Group(this, name, { managedPolicies: [policy] });
-      this.groups = { uploader: group('UploaderGroup', uploader), viewer: group('ViewerGroup', viewer), operator: group('OperatorGroup', operator) };
+      this.groups = {
+        uploader: group('UploaderGroup', uploader),
+        viewer: group('ViewerGroup', viewer),
+        operator: group('OperatorGroup', operator),
+        auditor: group('AuditorGroup', auditor),
+      };
     }
   }
 }
