@@ -84,19 +84,39 @@ impl Starter {
         }
     }
 
-    /// Starts an execution for every event now in the queue (waiting up to a second).
-    pub async fn start_pending(&self) -> anyhow::Result<Vec<Started>> {
-        let (sfn, state_machine_arn) = self.target.as_ref().context("no state machine to start")?;
-        let received = self
+    /// The events now in the queue, up to ten (waiting up to a second for one).
+    async fn receive(&self) -> anyhow::Result<Vec<aws_sdk_sqs::types::Message>> {
+        Ok(self
             .sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
             .send()
-            .await?;
+            .await?
+            .messages
+            .unwrap_or_default())
+    }
+
+    /// Removes a handled event from the queue.
+    async fn delete(&self, message: &aws_sdk_sqs::types::Message) -> anyhow::Result<()> {
+        if let Some(handle) = message.receipt_handle() {
+            self.sqs
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Starts an execution for every event now in the queue (waiting up to a second).
+    pub async fn start_pending(&self) -> anyhow::Result<Vec<Started>> {
+        let (sfn, state_machine_arn) = self.target.as_ref().context("no state machine to start")?;
+        let received = self.receive().await?;
         let mut started = Vec::new();
-        for message in received.messages() {
+        for message in &received {
             let body = message.body().context("event without a body")?;
             let (key, input, unique) = as_aws_event(body)?;
             let name = execution_name(&key, &unique);
@@ -109,14 +129,7 @@ impl Starter {
                 .await
                 .with_context(|| format!("starting {name}"))?
                 .execution_arn;
-            if let Some(handle) = message.receipt_handle() {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await?;
-            }
+            self.delete(message).await?;
             started.push(Started {
                 key,
                 execution_arn,
@@ -131,25 +144,11 @@ impl Starter {
     /// starting a run: an event lost on its way (a rule disabled, a delivery that never came),
     /// which the reconciler's test needs. Returns the decoded keys of the events dropped.
     pub async fn drop_pending(&self) -> anyhow::Result<Vec<String>> {
-        let received = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
+        let received = self.receive().await?;
         let mut dropped = Vec::new();
-        for message in received.messages() {
+        for message in &received {
             let (key, _, _) = as_aws_event(message.body().context("event without a body")?)?;
-            if let Some(handle) = message.receipt_handle() {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await?;
-            }
+            self.delete(message).await?;
             dropped.push(key);
         }
         Ok(dropped)

@@ -22,7 +22,7 @@ use photopipe_local::stack::{
     ARCHIVE, DROPBOX, LocalStack, StackOptions, THUMBNAILS, workspace_root,
 };
 
-use crate::{assert_nothing_lost, stack};
+use crate::{assert_nothing_lost, settle, stack};
 
 /// The flags `scripts/local up` exports as environment, for this stack.
 fn target(stack: &LocalStack) -> TargetArgs {
@@ -53,23 +53,6 @@ async fn deployment(stack: &LocalStack) -> Deployment {
         .load()
         .await;
     Deployment::from_config(&sdk, &target(stack))
-}
-
-/// Starts the executions of `count` uploads and waits for each.
-async fn settle(stack: &LocalStack, count: usize) -> Vec<(String, run::Finished)> {
-    let started = stack
-        .starter
-        .start(count, Duration::from_secs(60))
-        .await
-        .expect("executions start");
-    let mut finished = Vec::new();
-    for execution in started {
-        let done = run::wait(stack, &execution.execution_arn, Duration::from_secs(300))
-            .await
-            .expect("finishes");
-        finished.push((execution.key, done));
-    }
-    finished
 }
 
 fn sample(name: &str) -> Vec<u8> {

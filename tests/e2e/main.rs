@@ -43,6 +43,13 @@ async fn process(stack: &LocalStack, uploads: Vec<(String, Vec<u8>)>) -> Vec<(St
     for (key, bytes) in uploads {
         run::upload(stack, &key, bytes).await.expect("upload");
     }
+    let mut finished = settle(stack, count).await;
+    finished.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    finished
+}
+
+/// Starts the executions of `count` uploads already made and waits for each.
+async fn settle(stack: &LocalStack, count: usize) -> Vec<(Started, Finished)> {
     let started = stack
         .starter
         .start(count, Duration::from_secs(60))
@@ -55,7 +62,6 @@ async fn process(stack: &LocalStack, uploads: Vec<(String, Vec<u8>)>) -> Vec<(St
             .expect("finishes");
         finished.push((execution, done));
     }
-    finished.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     finished
 }
 
