@@ -24,6 +24,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PREFIXES } from '../contract';
+import { executionsArn } from './state-machine';
 
 export interface PeopleProps {
   readonly dropbox: s3.IBucket;
@@ -95,12 +96,7 @@ export class People extends Construct {
     });
 
     const stack = Stack.of(this);
-    const executions = stack.formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${stateMachine.stateMachineName}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
+    const executions = executionsArn(stateMachine);
     const operating = [
       new iam.PolicyStatement({
         actions: ['states:DescribeStateMachine', 'states:ListExecutions', 'states:StartExecution'],

@@ -13,7 +13,7 @@
  * which the local Lambda host runs; the end-to-end test runs the reconciler's handler with
  * the local stack's clients instead.
  */
-import { ArnFormat, CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -23,6 +23,7 @@ import { Construct } from 'constructs';
 import { CheckovSkip } from '../checkov';
 import { FunctionContract, PREFIXES, RECONCILER } from '../contract';
 import { PipelineFunction } from './pipeline-function';
+import { executionsArn } from './state-machine';
 
 /**
  * Its size: a scan holds one listing page and the originals older than the age (a few hundred
@@ -70,12 +71,7 @@ export class Reconciler extends Construct {
     super(scope, id);
     const { dropbox, stateMachine } = props;
     const stack = Stack.of(this);
-    const executions = stack.formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${stateMachine.stateMachineName}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
+    const executions = executionsArn(stateMachine);
     const photos = `${PREFIXES.photos}*`;
     const env = RECONCILER.environment;
     this.function = new PipelineFunction(this, 'Reconcile', {

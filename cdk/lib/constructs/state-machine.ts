@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -36,6 +36,16 @@ export interface PipelineStateMachineProps {
   readonly logExecutionData: boolean;
   /** Every retrier's waits cut to `contract/settings.json`'s `retries.fast`, attempts unchanged. */
   readonly fastRetries: boolean;
+}
+
+/** The ARN pattern of every execution of `stateMachine` (and of no other state machine). */
+export function executionsArn(stateMachine: sfn.StateMachine): string {
+  return Stack.of(stateMachine).formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${stateMachine.stateMachineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 /**
